@@ -1,0 +1,45 @@
+# wasmc: the two commands a new user needs are `make install` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+# Debian packages the tests and tools use: clang/lld/wasi-libc/libclang-rt-dev-wasm32
+# build the corpus C programs to wasm32-wasi, wabt/binaryen inspect modules,
+# qemu-user runs the foreign-architecture slices, hyperfine times benchmarks.
+APT_PACKAGES := gcc make clang lld wasi-libc libclang-rt-dev-wasm32 wabt binaryen qemu-user hyperfine
+# Worker processes for the test suite (pytest-xdist); `auto` = one per core.
+JOBS ?= auto
+
+.PHONY: install apt venv shim test test-fast bench clean
+
+install: apt venv shim
+
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "apt-get install:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "warning: missing Debian packages (run as root or install them):$$missing" >&2; \
+	  fi; \
+	fi
+
+venv:
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[dev]'
+
+shim:
+	$(MAKE) -C runtime-shim
+
+test:
+	$(PY) -m pytest -n $(JOBS) -q tests
+
+bench:
+	$(PY) -m wasmc.tools.bench
+
+clean:
+	rm -rf $(VENV) build wasmc/_native .pytest_cache
+	$(MAKE) -C runtime-shim clean

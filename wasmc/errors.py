@@ -1,0 +1,135 @@
+"""One error hierarchy for everything a user can see go wrong.
+
+Every failure that reaches the command line is one of these classes; the CLI
+prints ``wasmc: <label>: <message>`` on one line and exits with the class's
+``exit_code``.  The codes are documented in README.md and docs/cli.md and are
+part of the interface: scripts depend on them, so never renumber.
+
+    0    success (or the guest's own proc_exit code under ``wasmc exec``)
+    1    internal error (a bug in wasmc; the message says so)
+    2    usage error (bad command-line arguments)
+    3    malformed module (the binary cannot be decoded)
+    4    invalid module (decodes but does not validate)
+    5    unsupported feature (valid Wasm that this wasmc cannot compile yet)
+    6    link error (imports cannot be satisfied)
+    7    bad artifact (.wasmu corrupt, truncated, or built for another ABI)
+    8    no slice in the artifact fits this machine
+    9    I/O error (missing or unreadable file, cannot write output)
+    10   compile error (LLVM or the linker failed on valid input)
+    134  the guest trapped (same value as wasmtime: 128 + SIGABRT)
+"""
+
+from __future__ import annotations
+
+
+class WasmcError(Exception):
+    """Base of every error wasmc reports to a user."""
+
+    exit_code = 1
+    label = "error"
+
+
+class WasmError(WasmcError):
+    """The input module is not acceptable WebAssembly."""
+
+
+class MalformedError(WasmError):
+    """The binary cannot be decoded (the spec's *malformed*)."""
+
+    exit_code = 3
+    label = "malformed module"
+
+    def __init__(self, message: str, offset: int | None = None):
+        self.message = message
+        self.offset = offset
+        text = message if offset is None else f"{message} (at byte offset {offset:#x})"
+        super().__init__(text)
+
+
+class ValidationError(WasmError):
+    """The module decodes but breaks a validation rule (the spec's *invalid*)."""
+
+    exit_code = 4
+    label = "invalid module"
+
+    def __init__(self, message: str, offset: int | None = None, func: int | None = None):
+        self.message = message
+        self.offset = offset
+        self.func = func
+        where = []
+        if func is not None:
+            where.append(f"in function {func}")
+        if offset is not None:
+            where.append(f"at byte offset {offset:#x}")
+        text = message + (f" ({', '.join(where)})" if where else "")
+        super().__init__(text)
+
+
+class UnsupportedError(WasmcError):
+    """Valid Wasm that uses a feature this compiler does not lower yet."""
+
+    exit_code = 5
+    label = "unsupported feature"
+
+
+class LinkError(WasmcError):
+    """Imports could not be resolved (missing, or of the wrong type)."""
+
+    exit_code = 6
+    label = "link error"
+
+
+class InstantiationError(WasmcError):
+    """Instantiation failed after linking (e.g. a segment does not fit)."""
+
+    exit_code = 6
+    label = "instantiation error"
+
+
+class ArtifactError(WasmcError):
+    """A .wasmu file is corrupt, truncated, or incompatible with this runtime."""
+
+    exit_code = 7
+    label = "bad artifact"
+
+
+class NoSliceError(ArtifactError):
+    """The artifact has no slice this machine can run."""
+
+    exit_code = 8
+    label = "no matching slice"
+
+
+class FileError(WasmcError):
+    """A file could not be read or written."""
+
+    exit_code = 9
+    label = "I/O error"
+
+
+class CompileError(WasmcError):
+    """Code generation or linking failed on valid input (a compiler limitation or bug)."""
+
+    exit_code = 10
+    label = "compile error"
+
+
+class Trap(WasmcError):
+    """Guest code trapped.
+
+    ``kind`` is the short trap name from :mod:`wasmc.abi` (``"unreachable"``,
+    ``"out of bounds memory access"``, ...); ``backtrace`` is a list of
+    function names (innermost first) where the module has names.
+    """
+
+    exit_code = 134
+    label = "trap"
+
+    def __init__(self, kind: str, message: str | None = None, backtrace: list[str] | None = None):
+        self.kind = kind
+        self.backtrace = list(backtrace or [])
+        self.message = message or kind
+        text = self.message
+        if self.backtrace:
+            text += " (backtrace: " + " <- ".join(self.backtrace) + ")"
+        super().__init__(text)
