@@ -17,7 +17,8 @@ Strictness follows the spec:
 * Names must be well-formed UTF-8.
 * The function and code sections must agree in length; the data count, when
   present, must equal the number of data segments, and is required when code
-  uses ``memory.init``/``data.drop``.
+  uses a data index (``memory.init``, ``data.drop``, ``array.new_data``,
+  ``array.init_data``).
 * Bodies are decoded structurally: ``else`` only inside ``if``, the legacy
   ``catch``/``catch_all``/``delegate`` only inside ``try``, and the body must
   end exactly with the ``end`` that closes the function.
@@ -361,8 +362,9 @@ def _read_op(r: _Reader):
 def _decode_instrs(r: _Reader, const: bool, ctx: dict):
     """Decode an instruction sequence up to and including its final ``end``.
 
-    Returns ``(instrs, offsets)``.  ``ctx["data_ops"]`` is set when
-    memory.init/data.drop appear (they need the data count section).
+    Returns ``(instrs, offsets)``.  ``ctx["data_ops"]`` is set when an
+    instruction with a data index appears (in code it needs the data count
+    section).
     """
     data = r.data
     end = r.end
@@ -433,10 +435,14 @@ def _decode_instrs(r: _Reader, const: bool, ctx: dict):
             if not stack:  # pragma: no cover - "func" is never a try
                 return instrs, offsets
             continue
-        elif name in ("memory.init", "data.drop"):
+        elif name in _DATA_INDEX_OPS:
             ctx["data_ops"] = True
         append(tuple(out))
 
+
+# Instructions with a data index: the code section may use them only when a
+# data count section is present (binary format, "Modules").
+_DATA_INDEX_OPS = frozenset({"memory.init", "data.drop", "array.new_data", "array.init_data"})
 
 # Rows whose only immediate is one u32 index and that do not affect block
 # structure or the data-count rule: decoded inline on the fast path (by op id).
@@ -728,6 +734,7 @@ def decode_module(data: bytes) -> Module:
             m.data_count = s.u32()
         elif sid == 10:
             seen_code = True
+            ctx["data_ops"] = False  # only data indices in the code section count
             _code_section(s, m, ctx)
             if ctx.get("data_ops") and m.data_count is None:
                 s.fail("data count section required", body)

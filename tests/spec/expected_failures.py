@@ -1,0 +1,9 @@
+"""Spec-suite commands that are known to fail, each with the reason.
+
+Keys are ``"<json path relative to shared/spec>:<line>"`` (for example
+``"core/align.json:306"``), values a one-line reason.  A JSON file with an
+entry here runs as ``xfail(strict=True)``: it must fail on exactly these
+commands, so fixing one makes the suite fail until its entry is removed.
+"""
+
+EXPECTED_FAILURES: dict[str, str] = {}
