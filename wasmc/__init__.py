@@ -15,10 +15,30 @@ from .errors import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "validate", "WasmcError", "WasmError", "MalformedError", "ValidationError", "UnsupportedError",
+    "validate", "Store", "Module", "Instance", "Func", "FuncType", "Memory", "Table", "Global", "Exit",
+    "WasiConfig", "link_wasi", "WasmcError", "WasmError", "MalformedError", "ValidationError", "UnsupportedError",
     "LinkError", "InstantiationError", "ArtifactError", "NoSliceError", "FileError", "CompileError",
     "Trap",
 ]
+
+
+_LAZY = {
+    "Store": "runtime.api", "Module": "runtime.api", "Instance": "runtime.api", "Func": "runtime.api",
+    "FuncType": "runtime.api", "Memory": "runtime.api", "Table": "runtime.api", "Global": "runtime.api",
+    "Exit": "runtime.api", "WasiConfig": "runtime.wasi", "link_wasi": "runtime.wasi",
+}
+
+
+def __getattr__(name: str):
+    # The runtime API is imported on first use, so `import wasmc` stays cheap.
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'wasmc' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{mod}", __name__), name)
+    globals()[name] = value
+    return value
 
 
 def validate(data: bytes) -> None:

@@ -152,6 +152,7 @@ MEMORY = Struct("wasmc_memory", "A linear memory. Its base never moves: 32-bit m
     Field("base", "ptr", "first byte of the memory"),
     Field("size", "u64", "current size in bytes (a multiple of PAGE_SIZE)"),
     Field("max_pages", "u64", "maximum size in pages (declared max, or the implementation limit)"),
+    Field("declared_max", "u64", "maximum in pages as declared (NO_MAX if none): import matching uses it"),
     Field("reserved", "u64", "bytes of address space reserved at base (0 = none)"),
     Field("flags", "u32", "MEMORY_FLAG_*"),
     Field("pad", "u32", ""),
@@ -160,7 +161,8 @@ MEMORY = Struct("wasmc_memory", "A linear memory. Its base never moves: 32-bit m
 TABLE = Struct("wasmc_table", "A table of references (one pointer per element).", (
     Field("elems", "ptr", "the elements; may move when the table grows"),
     Field("size", "u64", "current number of elements"),
-    Field("max", "u64", "maximum number of elements (NO_MAX = unbounded)"),
+    Field("max", "u64", "maximum number of elements (declared max, or the implementation limit)"),
+    Field("declared_max", "u64", "maximum as declared (NO_MAX if none): import matching uses it"),
     Field("capacity", "u64", "elements allocated at elems"),
     Field("elem_type", "u32", "VALTYPE_* of the elements"),
     Field("flags", "u32", "TABLE_FLAG_*"),
@@ -275,6 +277,15 @@ class VMOffsets:
 
     def funcref_ptr(self, i: int) -> int:
         return self.funcref_ptrs + i * PTR
+
+
+def func_type_key(params, results) -> bytes:
+    """Canonical key of a plain function type (final, no supertypes, alone in
+    its recursion group), from value type names (``i32 ... v128 funcref
+    externref``).  Equal keys mean equivalent types; the runtime interns keys
+    into the ids call_indirect compares.  Types that involve GC features get
+    keys from the validator's canonicalisation instead (prefixed ``gc:``)."""
+    return ("func(" + ",".join(params) + ")->(" + ",".join(results) + ")").encode()
 
 
 # ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@
 #error "wasmc supports 64-bit targets only (abi.PTR == 8)"
 #endif
 
-#define WASMC_ABI_VERSION 0x6ddc65c0
+#define WASMC_ABI_VERSION 0x21f7969c
 
 #define WASMC_PTR_SIZE 0x8
 #define WASMC_VAL_SIZE 0x10
@@ -93,19 +93,21 @@ typedef struct wasmc_memory {
     void * base; /* +0: first byte of the memory */
     uint64_t size; /* +8: current size in bytes (a multiple of PAGE_SIZE) */
     uint64_t max_pages; /* +16: maximum size in pages (declared max, or the implementation limit) */
-    uint64_t reserved; /* +24: bytes of address space reserved at base (0 = none) */
-    uint32_t flags; /* +32: MEMORY_FLAG_* */
-    uint32_t pad; /* +36 */
+    uint64_t declared_max; /* +24: maximum in pages as declared (NO_MAX if none): import matching uses it */
+    uint64_t reserved; /* +32: bytes of address space reserved at base (0 = none) */
+    uint32_t flags; /* +40: MEMORY_FLAG_* */
+    uint32_t pad; /* +44 */
 } wasmc_memory;
 
 /* A table of references (one pointer per element). */
 typedef struct wasmc_table {
     void * elems; /* +0: the elements; may move when the table grows */
     uint64_t size; /* +8: current number of elements */
-    uint64_t max; /* +16: maximum number of elements (NO_MAX = unbounded) */
-    uint64_t capacity; /* +24: elements allocated at elems */
-    uint32_t elem_type; /* +32: VALTYPE_* of the elements */
-    uint32_t flags; /* +36: TABLE_FLAG_* */
+    uint64_t max; /* +16: maximum number of elements (declared max, or the implementation limit) */
+    uint64_t declared_max; /* +24: maximum as declared (NO_MAX if none): import matching uses it */
+    uint64_t capacity; /* +32: elements allocated at elems */
+    uint32_t elem_type; /* +40: VALTYPE_* of the elements */
+    uint32_t flags; /* +44: TABLE_FLAG_* */
 } wasmc_table;
 
 /* What a funcref points at: one record per function instance. */
@@ -300,17 +302,19 @@ _Static_assert(sizeof(wasmc_limits) == 16, "sizeof wasmc_limits");
 _Static_assert(offsetof(wasmc_memory, base) == 0, "wasmc_memory.base");
 _Static_assert(offsetof(wasmc_memory, size) == 8, "wasmc_memory.size");
 _Static_assert(offsetof(wasmc_memory, max_pages) == 16, "wasmc_memory.max_pages");
-_Static_assert(offsetof(wasmc_memory, reserved) == 24, "wasmc_memory.reserved");
-_Static_assert(offsetof(wasmc_memory, flags) == 32, "wasmc_memory.flags");
-_Static_assert(offsetof(wasmc_memory, pad) == 36, "wasmc_memory.pad");
-_Static_assert(sizeof(wasmc_memory) == 40, "sizeof wasmc_memory");
+_Static_assert(offsetof(wasmc_memory, declared_max) == 24, "wasmc_memory.declared_max");
+_Static_assert(offsetof(wasmc_memory, reserved) == 32, "wasmc_memory.reserved");
+_Static_assert(offsetof(wasmc_memory, flags) == 40, "wasmc_memory.flags");
+_Static_assert(offsetof(wasmc_memory, pad) == 44, "wasmc_memory.pad");
+_Static_assert(sizeof(wasmc_memory) == 48, "sizeof wasmc_memory");
 _Static_assert(offsetof(wasmc_table, elems) == 0, "wasmc_table.elems");
 _Static_assert(offsetof(wasmc_table, size) == 8, "wasmc_table.size");
 _Static_assert(offsetof(wasmc_table, max) == 16, "wasmc_table.max");
-_Static_assert(offsetof(wasmc_table, capacity) == 24, "wasmc_table.capacity");
-_Static_assert(offsetof(wasmc_table, elem_type) == 32, "wasmc_table.elem_type");
-_Static_assert(offsetof(wasmc_table, flags) == 36, "wasmc_table.flags");
-_Static_assert(sizeof(wasmc_table) == 40, "sizeof wasmc_table");
+_Static_assert(offsetof(wasmc_table, declared_max) == 24, "wasmc_table.declared_max");
+_Static_assert(offsetof(wasmc_table, capacity) == 32, "wasmc_table.capacity");
+_Static_assert(offsetof(wasmc_table, elem_type) == 40, "wasmc_table.elem_type");
+_Static_assert(offsetof(wasmc_table, flags) == 44, "wasmc_table.flags");
+_Static_assert(sizeof(wasmc_table) == 48, "sizeof wasmc_table");
 _Static_assert(offsetof(wasmc_funcref, code) == 0, "wasmc_funcref.code");
 _Static_assert(offsetof(wasmc_funcref, vmctx) == 8, "wasmc_funcref.vmctx");
 _Static_assert(offsetof(wasmc_funcref, array_call) == 16, "wasmc_funcref.array_call");

@@ -1,0 +1,148 @@
+/* wasmc_rt.h -- the shim's C API (what the Python runtime calls through
+ * ctypes, and what the standalone executable's main calls).
+ *
+ * Objects
+ *   wasmc_image     one mapped slice image (read + execute, never written)
+ *   wasmc_store     owns instances; one thread may run guest code in it at
+ *                   a time; holds the stack limit for that thread
+ *   wasmc_instance  an instantiated image: VMContext, memories, tables...
+ *   externs         wasmc_memory, wasmc_table, wasmc_global, and funcrefs:
+ *                   created by the host or exported by instances; memories,
+ *                   tables and globals are reference counted, funcrefs live
+ *                   as long as their owner (instance or store)
+ *
+ * Errors: every call that can fail fills a wasmc_error (kind, trap code,
+ * one-line message, and for traps a backtrace of Wasm frames).
+ *
+ * Trap handling: guest code traps through the `trap` builtin or a hardware
+ * fault (guard page, stack guard); both unwind with siglongjmp to the
+ * innermost wasmc_call on this thread.  A fault is only treated as a trap
+ * when that thread is inside guest code and the faulting PC lies in a
+ * loaded image; anything else is passed to the previous signal handler.
+ */
+#ifndef WASMC_RT_H
+#define WASMC_RT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wasmc_abi.h"
+
+#if defined(__GNUC__)
+#define WASMC_API __attribute__((visibility("default")))
+#else
+#define WASMC_API
+#endif
+
+typedef struct wasmc_image wasmc_image;
+typedef struct wasmc_store wasmc_store;
+typedef struct wasmc_instance wasmc_instance;
+typedef struct wasmc_global wasmc_global;
+
+enum wasmc_error_kind {
+    WASMC_OK = 0,
+    WASMC_ERR_ARTIFACT = 1,   /* the image is malformed or for another ABI */
+    WASMC_ERR_LINK = 2,       /* an import does not match */
+    WASMC_ERR_TRAP = 3,       /* guest code trapped (trap holds the code) */
+    WASMC_ERR_RESOURCE = 4,   /* out of memory / address space */
+    WASMC_ERR_USAGE = 5,      /* API misuse (e.g. a store entered from two threads) */
+};
+
+#define WASMC_MAX_FRAMES 32
+
+typedef struct wasmc_frame {
+    const wasmc_image *image;
+    uint32_t func; /* function index (in the module's function index space) */
+    uint32_t pad;
+} wasmc_frame;
+
+typedef struct wasmc_error {
+    int32_t kind;
+    int32_t trap;        /* WASMC_TRAP_* when kind == WASMC_ERR_TRAP */
+    uint32_t nframes;
+    uint32_t pad;
+    wasmc_frame frames[WASMC_MAX_FRAMES]; /* innermost first */
+    char message[512];
+} wasmc_error;
+
+/* An extern passed as an import or obtained from an export. */
+typedef struct wasmc_extern {
+    uint32_t kind; /* WASMC_EXTERN_* */
+    uint32_t pad;
+    void *ptr;     /* wasmc_funcref*, wasmc_table*, wasmc_memory*, wasmc_global* */
+} wasmc_extern;
+
+/* A global.  `value` points at where the value lives: `storage` for a
+ * host-created global, the owning instance's VMContext slot for an exported
+ * defined global (those records belong to the instance and live as long as
+ * its store; retain/release do nothing for them). */
+struct wasmc_global {
+    wasmc_val *value;
+    uint32_t valtype;
+    uint32_t mutable_;
+    uint32_t refcount;
+    uint32_t key_len;
+    char *key;
+    struct wasmc_instance *owner;
+    wasmc_val storage;
+};
+
+typedef int32_t (*wasmc_host_callback)(wasmc_hostfunc *env, wasmc_vmctx *caller, wasmc_val *values);
+
+/* --- images --- */
+WASMC_API wasmc_image *wasmc_image_map(int fd, uint64_t offset, uint64_t size, wasmc_error *err);
+WASMC_API wasmc_image *wasmc_image_copy(const void *data, uint64_t size, wasmc_error *err);
+WASMC_API void wasmc_image_release(wasmc_image *image);
+WASMC_API const wasmc_image_header *wasmc_image_header_of(const wasmc_image *image);
+
+/* --- stores --- */
+WASMC_API wasmc_store *wasmc_store_new(void);
+WASMC_API void wasmc_store_free(wasmc_store *store);
+/* Maximum stack (bytes) guest code may use below the first entry (default 4 MiB). */
+WASMC_API void wasmc_store_set_max_stack(wasmc_store *store, uint64_t bytes);
+
+/* --- host-created externs --- */
+WASMC_API wasmc_memory *wasmc_memory_new(uint64_t min_pages, uint64_t max_pages, uint32_t flags,
+                                         wasmc_error *err);
+WASMC_API void wasmc_memory_release(wasmc_memory *mem);
+WASMC_API int64_t wasmc_memory_grow(wasmc_memory *mem, uint64_t delta_pages);
+
+WASMC_API wasmc_table *wasmc_table_new(uint32_t elem_type, uint64_t min, uint64_t max, void *init,
+                                       wasmc_error *err);
+WASMC_API void wasmc_table_release(wasmc_table *table);
+WASMC_API int64_t wasmc_table_grow(wasmc_table *table, uint64_t delta, void *init);
+WASMC_API int wasmc_table_get(const wasmc_table *table, uint64_t index, void **out);
+WASMC_API int wasmc_table_set(wasmc_table *table, uint64_t index, void *value);
+
+WASMC_API wasmc_global *wasmc_global_new(uint32_t valtype, uint32_t is_mutable, const char *key,
+                                         uint32_t key_len, const wasmc_val *init);
+WASMC_API void wasmc_global_release(wasmc_global *global);
+
+/* A host function of Wasm type TYPE_KEY (see abi: canonical type key) in STORE. */
+WASMC_API wasmc_funcref *wasmc_hostfunc_new(wasmc_store *store, wasmc_host_callback fn, void *data,
+                                            const char *type_key, uint32_t key_len,
+                                            uint32_t nparams, uint32_t nresults);
+WASMC_API uint32_t wasmc_type_id(const char *key, uint32_t key_len);
+
+/* --- instances --- */
+/* Instantiate IMAGE with IMPORTS (one per import, in order).  On a link
+ * error returns NULL.  On a trap during initialisation (segments, start
+ * function) also returns NULL with kind WASMC_ERR_TRAP; the partly
+ * initialised instance stays alive in the store, because tables it wrote
+ * into may reference its functions. */
+WASMC_API wasmc_instance *wasmc_instance_new(wasmc_store *store, wasmc_image *image,
+                                             const wasmc_extern *imports, uint32_t nimports,
+                                             wasmc_error *err);
+WASMC_API int wasmc_instance_export(const wasmc_instance *inst, uint32_t index, wasmc_extern *out);
+WASMC_API wasmc_vmctx *wasmc_instance_vmctx(const wasmc_instance *inst);
+
+/* --- calls --- */
+/* Call FUNC with its parameters in VALUES; results are stored back into
+ * VALUES.  Returns 0, or a WASMC_TRAP_* code with ERR filled in. */
+WASMC_API int32_t wasmc_call(wasmc_store *store, const wasmc_funcref *func, wasmc_val *values,
+                             wasmc_error *err);
+
+/* Self-check used by tests: are the signal handlers installed and sane? */
+WASMC_API int wasmc_runtime_init(void);
+
+#endif /* WASMC_RT_H */

@@ -1,0 +1,110 @@
+/* shim.h -- internal declarations shared by the shim's source files. */
+#ifndef WASMC_SHIM_H
+#define WASMC_SHIM_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wasmc_abi.h"
+#include "wasmc_rt.h"
+
+#define WASMC_INTERNAL __attribute__((visibility("hidden")))
+#define WASMC_NORETURN __attribute__((noreturn))
+
+/* Implementation limits (documented in docs/runtime.md). */
+#define WASMC_MAX_TABLE_ELEMS (10u * 1000u * 1000u) /* tables without a max stop growing here */
+#define WASMC_DEFAULT_MAX_STACK (4u << 20)          /* guest stack per store entry */
+#define WASMC_STACK_RED_ZONE (128u << 10)            /* kept free above the thread's stack end */
+#define WASMC_ALTSTACK_SIZE (64u << 10)
+
+struct wasmc_image {
+    uint8_t *base;
+    uint64_t size;
+    int mapped;          /* 1: munmap on release; 0: free */
+    uint32_t refcount;
+    const wasmc_image_header *hdr;
+    uint32_t *func_order; /* defined function indices sorted by code offset */
+    int registry_slot;
+};
+
+typedef struct wasmc_elem_inst {
+    void **items;
+    uint32_t count;
+} wasmc_elem_inst;
+
+typedef struct wasmc_data_inst {
+    const uint8_t *bytes;
+    uint32_t size;
+} wasmc_data_inst;
+
+struct wasmc_instance {
+    wasmc_store *store;
+    wasmc_image *image;
+    wasmc_vmctx *vmctx;
+    const wasmc_image_header *hdr;
+    wasmc_memory **memories;  /* retained (imported and defined) */
+    wasmc_table **tables;     /* retained */
+    wasmc_global **imported_globals; /* retained */
+    wasmc_elem_inst *elems;
+    wasmc_data_inst *datas;
+    wasmc_funcref *host_funcrefs; /* records for host functions this instance imports */
+    wasmc_global *defined_globals; /* extern records of defined globals (values live in the vmctx) */
+    struct wasmc_instance *next;  /* store's list */
+};
+
+typedef struct wasmc_hostfunc_rec {
+    wasmc_hostfunc env;
+    wasmc_funcref ref;
+    struct wasmc_hostfunc_rec *next;
+} wasmc_hostfunc_rec;
+
+struct wasmc_store {
+    wasmc_limits limits;
+    uint64_t max_stack;
+    uint32_t depth;               /* nested entries active */
+    unsigned long owner;          /* thread running guest code while depth > 0 */
+    wasmc_instance *instances;
+    wasmc_hostfunc_rec *hostfuncs;
+};
+
+/* One host -> guest entry: the jump target for traps. */
+typedef struct wasmc_entry {
+    sigjmp_buf jb;
+    struct wasmc_entry *prev;
+    wasmc_store *store;
+    int32_t trap;
+    uint32_t nframes;
+    uintptr_t pcs[WASMC_MAX_FRAMES];
+    uintptr_t saved_limit;
+} wasmc_entry;
+
+/* error.c-style helpers (instance.c) */
+WASMC_INTERNAL void wasmc_set_error(wasmc_error *err, int kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* loader.c */
+WASMC_INTERNAL bool wasmc_pc_in_guest(uintptr_t pc);
+WASMC_INTERNAL const wasmc_image *wasmc_image_for_pc(uintptr_t pc, uint32_t *func_index);
+WASMC_INTERNAL void wasmc_image_retain(wasmc_image *image);
+
+/* memory.c */
+WASMC_INTERNAL bool wasmc_addr_in_reservation(uintptr_t addr);
+WASMC_INTERNAL void wasmc_memory_retain(wasmc_memory *mem);
+WASMC_INTERNAL void wasmc_table_retain(wasmc_table *table);
+WASMC_INTERNAL void wasmc_global_retain(wasmc_global *g);
+
+/* trap.c */
+WASMC_INTERNAL int wasmc_signals_init(void);
+WASMC_INTERNAL bool wasmc_enter(wasmc_store *store, wasmc_entry *e, wasmc_error *err);
+WASMC_INTERNAL void wasmc_leave(wasmc_entry *e);
+WASMC_INTERNAL WASMC_NORETURN void wasmc_raise(int32_t code, uintptr_t fp);
+WASMC_INTERNAL void wasmc_entry_error(const wasmc_entry *e, wasmc_error *err);
+WASMC_INTERNAL const char *wasmc_trap_message(int32_t code);
+
+/* instance.c */
+WASMC_INTERNAL extern const wasmc_builtins wasmc_builtins_table;
+
+#endif

@@ -1,0 +1,172 @@
+"""The build pipeline: .wasm bytes -> .wasmu bytes.
+
+    decode -> validate -> lower (once, target independent)
+      -> per (target, tier): compile partitions (worker processes when the
+         module is large) -> link with the libcall object -> image
+      -> pack every image into one container
+
+Partitions: functions are split into contiguous chunks of roughly equal
+instruction count; partition 0 also holds the trampolines, adapters and
+constant-expression functions.  Calls between partitions become ordinary
+undefined symbols the image linker resolves.  Small modules compile
+in-process (a worker's start-up costs more than they take).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from .. import __version__, abi
+from .. import targets as _targets
+from ..container import Slice, pack
+from ..wasm.decode import decode_module
+from ..wasm.validate import validate_module
+from . import descriptor
+from .lower import ModuleLowering
+
+# A partition holds about this many Wasm instructions.
+PARTITION_INSTRS = 40000
+# Below this many instructions everything compiles in the calling process.
+INPROCESS_INSTRS = 60000
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    opt_level: int = 2
+    jobs: int = 0  # 0 = os.cpu_count()
+    keep_wasm: bool = True
+
+
+def _compile_partition(args):
+    ir, target_name, tier_name, opt, name = args
+    from .. import targets
+    from . import llvm
+
+    t = targets.get(target_name)
+    return llvm.compile_ir(ir, t, t.tier(tier_name), opt, name)
+
+
+def _libcalls(target_name, tier_name):
+    from .. import targets
+    from . import llvm
+
+    t = targets.get(target_name)
+    return llvm.libcall_object(t, t.tier(tier_name))
+
+
+_LIBCALL_CACHE: dict = {}
+
+
+def partitions(module, size=PARTITION_INSTRS) -> list:
+    parts, cur, n = [], [], 0
+    for i, code in enumerate(module.codes):
+        cur.append(i)
+        n += len(code.body)
+        if n >= size:
+            parts.append(cur)
+            cur, n = [], 0
+    if cur or not parts:
+        parts.append(cur)
+    return parts
+
+
+def lower_partitions(module, lowering: ModuleLowering, size=PARTITION_INSTRS) -> list:
+    parts = partitions(module, size)
+    return [lowering.module_ir(p, i == 0, len(module.codes)) for i, p in enumerate(parts)]
+
+
+def compile_slices(module, slice_specs, options: BuildOptions) -> list:
+    """Compile MODULE for each (target, tier); returns a list of Slice with data."""
+    lowering = ModuleLowering(module)
+    total = sum(len(c.body) for c in module.codes)
+    irs = lower_partitions(module, lowering)
+    jobs = options.jobs or os.cpu_count() or 1
+    work = []
+    for target, tier in slice_specs:
+        for k, ir in enumerate(irs):
+            work.append((ir, target.name, tier.name, options.opt_level, f"part{k}"))
+    use_pool = jobs > 1 and (total >= INPROCESS_INSTRS or len(work) > 1 and total >= INPROCESS_INSTRS // 4)
+    if use_pool:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=ctx) as ex:
+            objects = list(ex.map(_compile_partition, work))
+    else:
+        objects = [_compile_partition(w) for w in work]
+    from ..link.image import link
+
+    out = []
+    per = len(irs)
+    for n, (target, tier) in enumerate(slice_specs):
+        objs = objects[n * per:(n + 1) * per]
+        key = (target.name, tier.name)
+        if key not in _LIBCALL_CACHE:
+            _LIBCALL_CACHE[key] = _libcalls(target.name, tier.name)
+        linked = link([(f"part{k}", o) for k, o in enumerate(objs)], target.elf_machine,
+                      descriptor.CODE_BASE, _LIBCALL_CACHE[key])
+        image = descriptor.build_image(module, lowering.info, linked)
+        out.append(Slice(target.name, tier.name, tier.cpu, tier.features, abi.ABI_VERSION, data=image))
+    return out
+
+
+def build(data: bytes, slice_specs=None, options: BuildOptions = BuildOptions(),
+          source_name: str = "module.wasm") -> bytes:
+    """Compile a .wasm into .wasmu bytes holding one slice per (target, tier)."""
+    module = decode_module(data)
+    validate_module(module)
+    if slice_specs is None:
+        host = _targets.host()
+        slice_specs = [(host, host.tier())]
+    slices = compile_slices(module, slice_specs, options)
+    from . import llvm
+
+    meta = {
+        "compiler": f"wasmc {__version__}",
+        "llvm": llvm.llvm_version(),
+        "options": {"opt_level": options.opt_level},
+        "source": {"name": os.path.basename(source_name), "sha256": hashlib.sha256(data).hexdigest(),
+                   "size": len(data)},
+        "features": sorted(module.features_used),
+    }
+    meta.update(descriptor.interface(module))
+    return pack(meta, slices, data if options.keep_wasm else None)
+
+
+def cache_key(data: bytes, slice_specs, options: BuildOptions) -> str:
+    from . import llvm
+
+    h = hashlib.sha256()
+    h.update(data)
+    h.update(f"|wasmc {__version__}|abi {abi.ABI_VERSION}|llvm {llvm.llvm_version()}"
+             f"|O{options.opt_level}|keep {options.keep_wasm}".encode())
+    for t, tier in slice_specs:
+        h.update(f"|{t.name}:{tier.name}:{tier.cpu}:{tier.features}".encode())
+    h.update(_compiler_fingerprint())
+    return h.hexdigest()
+
+
+_FP = None
+
+
+def _compiler_fingerprint() -> bytes:
+    """Hash of the compiler's own sources, so a changed compiler never reuses stale cache entries."""
+    global _FP
+    if _FP is None:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        h = hashlib.sha256()
+        for sub in ("compile", "link", "wasm"):
+            d = os.path.join(root, sub)
+            for name in sorted(os.listdir(d)):
+                if re.fullmatch(r"\w+\.py", name):
+                    with open(os.path.join(d, name), "rb") as f:
+                        h.update(name.encode() + f.read())
+        for name in ("abi.py", "container.py"):
+            with open(os.path.join(root, name), "rb") as f:
+                h.update(f.read())
+        _FP = h.digest()
+    return _FP

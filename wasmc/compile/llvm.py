@@ -1,0 +1,265 @@
+"""The only module that imports llvmlite: parse, optimise and emit per target.
+
+Consumes target-independent IR text from lower.py and produces an ELF
+relocatable object (bytes) for one (target, tier, opt level).  The triple
+and data layout are stamped from the target machine here, never written in
+the IR text (so one lowering serves every target).
+
+llvmlite serialises every call through one process-wide lock, so threads do
+not help; driver.py runs several of these in worker processes instead.  An
+LLVM fatal error aborts the whole process, which is one more reason the
+driver uses workers for anything large.
+
+Also here: wasmc's own *libcall object*.  LLVM lowers some intrinsics to
+calls on some targets (llvm.ceil -> ``ceil`` on x86-64 without SSE4.1,
+``nearbyint`` on riscv64, ``memcpy`` for some copies); the image has no
+libc, so the linker satisfies exactly the symbols in ``abi.LIBCALLS`` from
+this small module, written in IR (so it needs no C cross compiler) and
+compiled with ``no-builtins`` (so the byte loops are not turned back into
+calls to themselves).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import llvmlite.binding as llvm
+
+from ..errors import CompileError
+
+_initialised = False
+
+
+def _init():
+    global _initialised
+    if not _initialised:
+        llvm.initialize_all_targets()
+        llvm.initialize_all_asmprinters()
+        _initialised = True
+
+
+@functools.cache
+def target_machine(triple: str, cpu: str, features: str, abiname: str, opt: int):
+    _init()
+    try:
+        target = llvm.Target.from_triple(triple)
+    except RuntimeError as e:
+        raise CompileError(f"LLVM has no target for {triple}: {e}") from None
+    return target.create_target_machine(cpu=cpu, features=features, opt=min(opt, 3), reloc="pic",
+                                        codemodel="small", abiname=abiname)
+
+
+def compile_ir(ir: str, target, tier, opt: int, name: str = "wasm") -> bytes:
+    """IR text -> ELF object bytes for TARGET/TIER at optimisation level OPT (0-3)."""
+    tm = target_machine(target.triple, tier.cpu, tier.features, target.abiname, opt)
+    try:
+        mod = llvm.parse_assembly(ir)
+        mod.name = name
+        mod.triple = target.triple
+        mod.data_layout = str(tm.target_data)
+        mod.verify()
+    except RuntimeError as e:
+        detail = " ".join(line.strip() for line in str(e).strip().splitlines()[:2])
+        raise CompileError(f"generated IR was rejected by LLVM: {detail}") from None
+    if opt > 0:
+        pto = llvm.create_pipeline_tuning_options(speed_level=opt)
+        pb = llvm.create_pass_builder(tm, pto)
+        pb.getModulePassManager().run(mod, pb)
+    return tm.emit_object(mod)
+
+
+def emit_assembly(ir: str, target, tier, opt: int) -> str:
+    """For debugging and golden tests: the target assembly of IR."""
+    tm = target_machine(target.triple, tier.cpu, tier.features, target.abiname, opt)
+    mod = llvm.parse_assembly(ir)
+    mod.triple = target.triple
+    mod.data_layout = str(tm.target_data)
+    if opt > 0:
+        pto = llvm.create_pipeline_tuning_options(speed_level=opt)
+        pb = llvm.create_pass_builder(tm, pto)
+        pb.getModulePassManager().run(mod, pb)
+    return tm.emit_assembly(mod)
+
+
+def llvm_version() -> str:
+    return ".".join(map(str, llvm.llvm_version_info))
+
+
+# ---------------------------------------------------------------------------
+# The libcall object
+# ---------------------------------------------------------------------------
+
+def _rounding(name: str, fty: str, ity: str, mbits: int, bias: int, kind: str) -> str:
+    """IR for ceil/floor/trunc/roundeven(f) without calling any intrinsic that
+    could become a libcall again.  Exact for every input; NaNs come back quiet."""
+    ebits = {"float": 8, "double": 11}[fty]
+    emask = (1 << ebits) - 1
+    big = {"float": "0x4160000000000000", "double": "0x4330000000000000"}[fty]  # 2^23 / 2^52
+    one = "1.0"
+    lines = [
+        f"define hidden {fty} @{name}({fty} %x) #0 {{",
+        "entry:",
+        f"  %isnan = fcmp uno {fty} %x, %x",
+        f"  br i1 %isnan, label %nan, label %num",
+        "nan:",
+        f"  %q = fadd {fty} %x, %x",
+        f"  ret {fty} %q",
+        "num:",
+        f"  %b = bitcast {fty} %x to {ity}",
+        f"  %e0 = lshr {ity} %b, {mbits}",
+        f"  %e1 = and {ity} %e0, {emask}",
+        f"  %e = sub {ity} %e1, {bias}",
+        f"  %int = icmp sge {ity} %e, {mbits}",
+        f"  br i1 %int, label %same, label %small",
+        "same:",
+        f"  ret {fty} %x",
+        "small:",
+    ]
+    if kind == "roundeven":
+        lines += [
+            f"  %ax = call {fty} @wasmc.fabs.{fty}({fty} %x)",
+            f"  %t0 = fadd {fty} %ax, {big}",
+            f"  %t1 = fsub {fty} %t0, {big}",
+            f"  %r = call {fty} @wasmc.copysign.{fty}({fty} %t1, {fty} %x)",
+            f"  ret {fty} %r",
+            "}",
+        ]
+        return "\n".join(lines)
+    lines += [
+        # truncation: clear the fraction bits below the binary point
+        f"  %neg = icmp slt {ity} %e, 0",
+        f"  br i1 %neg, label %zero, label %mask",
+        "zero:",
+        f"  %z = call {fty} @wasmc.copysign.{fty}({fty} 0.0, {fty} %x)",
+        f"  br label %fix",
+        "mask:",
+        f"  %m0 = lshr {ity} {(1 << mbits) - 1}, %e",
+        f"  %m1 = xor {ity} %m0, -1",
+        f"  %tb = and {ity} %b, %m1",
+        f"  %tt = bitcast {ity} %tb to {fty}",
+        f"  br label %fix",
+        "fix:",
+        f"  %t = phi {fty} [ %z, %zero ], [ %tt, %mask ]",
+    ]
+    if kind == "trunc":
+        lines += [f"  ret {fty} %t"]
+    elif kind == "floor":
+        lines += [f"  %gt = fcmp ogt {fty} %t, %x",
+                  f"  %tm = fsub {fty} %t, {one}",
+                  f"  %f = select i1 %gt, {fty} %tm, {fty} %t",
+                  f"  ret {fty} %f"]
+    elif kind == "ceil":
+        lines += [f"  %lt = fcmp olt {fty} %t, %x",
+                  f"  %tp = fadd {fty} %t, {one}",
+                  f"  %c = select i1 %lt, {fty} %tp, {fty} %t",
+                  f"  ret {fty} %c"]
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _bit_helpers(fty: str, ity: str) -> str:
+    """fabs and copysign by bit operations (never a libcall on any target)."""
+    bits = 64 if ity == "i64" else 32
+    sign = -(1 << (bits - 1))  # the sign bit, as a signed IR literal
+    mag = (1 << (bits - 1)) - 1
+    return f"""
+define internal {fty} @wasmc.fabs.{fty}({fty} %x) #0 {{
+  %b = bitcast {fty} %x to {ity}
+  %c = and {ity} %b, {mag}
+  %r = bitcast {ity} %c to {fty}
+  ret {fty} %r
+}}
+define internal {fty} @wasmc.copysign.{fty}({fty} %m, {fty} %s) #0 {{
+  %mb = bitcast {fty} %m to {ity}
+  %sb = bitcast {fty} %s to {ity}
+  %ma = and {ity} %mb, {mag}
+  %sa = and {ity} %sb, {sign}
+  %o = or {ity} %ma, %sa
+  %r = bitcast {ity} %o to {fty}
+  ret {fty} %r
+}}
+"""
+
+
+_MEM_FUNCS = """
+define hidden ptr @memcpy(ptr %d, ptr %s, i64 %n) #0 {
+entry:
+  %z = icmp eq i64 %n, 0
+  br i1 %z, label %done, label %loop
+loop:
+  %i = phi i64 [ 0, %entry ], [ %i1, %loop ]
+  %sp = getelementptr i8, ptr %s, i64 %i
+  %dp = getelementptr i8, ptr %d, i64 %i
+  %v = load i8, ptr %sp
+  store i8 %v, ptr %dp
+  %i1 = add i64 %i, 1
+  %c = icmp ult i64 %i1, %n
+  br i1 %c, label %loop, label %done
+done:
+  ret ptr %d
+}
+
+define hidden ptr @memmove(ptr %d, ptr %s, i64 %n) #0 {
+entry:
+  %z = icmp eq i64 %n, 0
+  br i1 %z, label %done, label %dir
+dir:
+  %di = ptrtoint ptr %d to i64
+  %si = ptrtoint ptr %s to i64
+  %fwd = icmp ule i64 %di, %si
+  br i1 %fwd, label %floop, label %bloop
+floop:
+  %i = phi i64 [ 0, %dir ], [ %i1, %floop ]
+  %sp = getelementptr i8, ptr %s, i64 %i
+  %dp = getelementptr i8, ptr %d, i64 %i
+  %v = load i8, ptr %sp
+  store i8 %v, ptr %dp
+  %i1 = add i64 %i, 1
+  %c = icmp ult i64 %i1, %n
+  br i1 %c, label %floop, label %done
+bloop:
+  %j = phi i64 [ %n, %dir ], [ %j1, %bloop ]
+  %j1 = sub i64 %j, 1
+  %sq = getelementptr i8, ptr %s, i64 %j1
+  %dq = getelementptr i8, ptr %d, i64 %j1
+  %w = load i8, ptr %sq
+  store i8 %w, ptr %dq
+  %more = icmp ne i64 %j1, 0
+  br i1 %more, label %bloop, label %done
+done:
+  ret ptr %d
+}
+
+define hidden ptr @memset(ptr %d, i32 %c, i64 %n) #0 {
+entry:
+  %b = trunc i32 %c to i8
+  %z = icmp eq i64 %n, 0
+  br i1 %z, label %done, label %loop
+loop:
+  %i = phi i64 [ 0, %entry ], [ %i1, %loop ]
+  %dp = getelementptr i8, ptr %d, i64 %i
+  store i8 %b, ptr %dp
+  %i1 = add i64 %i, 1
+  %cc = icmp ult i64 %i1, %n
+  br i1 %cc, label %loop, label %done
+done:
+  ret ptr %d
+}
+"""
+
+
+def libcall_ir() -> str:
+    parts = [_MEM_FUNCS, _bit_helpers("float", "i32"), _bit_helpers("double", "i64")]
+    for fty, ity, mbits, bias, suffix in (("double", "i64", 52, 1023, ""), ("float", "i32", 23, 127, "f")):
+        for kind in ("ceil", "floor", "trunc", "roundeven"):
+            parts.append(_rounding(kind + suffix, fty, ity, mbits, bias, kind))
+        # In the default rounding mode (the only one Wasm has) these equal roundeven.
+        for alias in ("nearbyint", "rint"):
+            parts.append(_rounding(alias + suffix, fty, ity, mbits, bias, "roundeven"))
+    parts.append('attributes #0 = { nounwind "no-builtins" "frame-pointer"="all" }')
+    return "\n".join(parts)
+
+
+def libcall_object(target, tier) -> bytes:
+    """wasmc's libcall object for TARGET/TIER (compiled at O2)."""
+    return compile_ir(libcall_ir(), target, tier, 2, name="wasmc_libcalls")

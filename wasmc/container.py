@@ -1,0 +1,225 @@
+"""The universal artifact (.wasmu): reader and writer.
+
+Format (docs/container.md has the full description):
+
+    offset 0   magic  b"\\0wasmcu\\0"                       8 bytes
+           8   format version (u32 LE) = FORMAT_VERSION
+          12   flags (u32 LE) = 0
+          16   metadata offset (u64 LE)
+          24   metadata size (u64 LE)
+          32   SHA-256 of the metadata bytes                32 bytes
+          64   metadata: UTF-8 JSON (sorted keys)
+     aligned   slices, each at a SLICE_ALIGN boundary so the loader can mmap
+               it straight from the file
+     aligned   the original .wasm (optional; kept by default)
+
+The JSON holds everything target independent (compiler version, source
+hash, imports/exports with types, build options) and one entry per slice
+(arch, tier, cpu, features, ABI version, offset, size, sha256).  Writing is
+deterministic (same input and options, same bytes) and atomic (temporary
+file + rename).  Reading checks every offset and size against the file and
+every hash it relies on; any defect is an ArtifactError naming it.
+
+Standard library only: this is on the run path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ArtifactError, FileError
+
+MAGIC = b"\0wasmcu\0"
+FORMAT_VERSION = 1
+HEADER = struct.Struct("<8sIIQQ32s")
+SLICE_ALIGN = 16384  # covers 4 KiB and 16 KiB pages; other page sizes fall back to a copy
+MAX_METADATA = 64 << 20
+
+
+@dataclass
+class Slice:
+    arch: str
+    tier: str
+    cpu: str
+    features: str
+    abi_version: int
+    offset: int = 0
+    size: int = 0
+    sha256: str = ""
+    data: bytes | None = None  # only when building / fully read
+
+    def meta(self) -> dict:
+        return {"arch": self.arch, "tier": self.tier, "cpu": self.cpu, "features": self.features,
+                "abi_version": self.abi_version, "offset": self.offset, "size": self.size,
+                "sha256": self.sha256, "memory_model": "guard-pages"}
+
+
+@dataclass
+class Artifact:
+    metadata: dict
+    slices: list = field(default_factory=list)
+    wasm: bytes | None = None
+    path: str | None = None
+
+    @property
+    def imports(self) -> list:
+        return self.metadata["imports"]
+
+    @property
+    def exports(self) -> list:
+        return self.metadata["exports"]
+
+
+def _align(n: int, a: int) -> int:
+    return (n + a - 1) // a * a
+
+
+def pack(metadata: dict, slices: list, wasm: bytes | None) -> bytes:
+    """Serialise an artifact.  METADATA gets the slice table and source entry filled in."""
+    meta = dict(metadata)
+    # Two passes: offsets depend on the metadata size, which depends on offsets.
+    # Offsets are written with fixed width, so the second pass is stable.
+    for s in slices:
+        s.sha256 = hashlib.sha256(s.data).hexdigest()
+        s.size = len(s.data)
+    offsets = [0] * len(slices)
+    wasm_off = 0
+    for _ in range(3):
+        meta["slices"] = [dict(s.meta(), offset=offsets[i]) for i, s in enumerate(slices)]
+        if wasm is not None:
+            meta["source"] = dict(meta.get("source", {}), offset=wasm_off, size=len(wasm),
+                                  sha256=hashlib.sha256(wasm).hexdigest(), embedded=True)
+        blob = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
+        pos = HEADER.size + len(blob)
+        new_offsets = []
+        for s in slices:
+            pos = _align(pos, SLICE_ALIGN)
+            new_offsets.append(pos)
+            pos += s.size
+        new_wasm_off = _align(pos, 16) if wasm is not None else 0
+        if new_offsets == offsets and new_wasm_off == wasm_off:
+            break
+        offsets, wasm_off = new_offsets, new_wasm_off
+    else:  # pragma: no cover - converges in two passes
+        raise AssertionError("container layout did not converge")
+    for s, off in zip(slices, offsets):
+        s.offset = off
+    out = bytearray(HEADER.pack(MAGIC, FORMAT_VERSION, 0, HEADER.size, len(blob),
+                                hashlib.sha256(blob).digest()))
+    out += blob
+    for s in slices:
+        out += b"\0" * (s.offset - len(out))
+        out += s.data
+    if wasm is not None:
+        out += b"\0" * (wasm_off - len(out))
+        out += wasm
+    return bytes(out)
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write DATA to PATH via a temporary file in the same directory and a rename."""
+    path = Path(path)
+    d = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=d)
+    except OSError as e:
+        raise FileError(f"cannot write {path}: {e.strerror or e}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise FileError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+def _need(cond: bool, what: str):
+    if not cond:
+        raise ArtifactError(what)
+
+
+def read_metadata(data: bytes, where: str = "artifact") -> dict:
+    """Parse and check the header and metadata of an artifact held in DATA."""
+    _need(len(data) >= HEADER.size, f"{where}: truncated (no header: {len(data)} bytes)")
+    magic, version, flags, moff, msize, mhash = HEADER.unpack_from(data, 0)
+    _need(magic == MAGIC, f"{where}: not a wasmc artifact (bad magic)")
+    _need(version == FORMAT_VERSION,
+          f"{where}: container format version {version}, this wasmc reads version {FORMAT_VERSION}")
+    _need(flags == 0, f"{where}: unknown container flags {flags:#x}")
+    _need(moff == HEADER.size and msize <= MAX_METADATA and moff + msize <= len(data),
+          f"{where}: truncated or corrupt (metadata at {moff}+{msize}, file has {len(data)} bytes)")
+    blob = bytes(data[moff:moff + msize])
+    _need(hashlib.sha256(blob).digest() == mhash, f"{where}: metadata checksum mismatch (corrupt file)")
+    try:
+        meta = json.loads(blob)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ArtifactError(f"{where}: corrupt metadata ({e})") from None
+    _check_schema(meta, len(data), moff + msize, where)
+    return meta
+
+
+def _check_schema(meta, size: int, meta_end: int, where: str):
+    _need(isinstance(meta, dict), f"{where}: metadata is not an object")
+    for key, typ in (("imports", list), ("exports", list), ("slices", list), ("compiler", str)):
+        _need(isinstance(meta.get(key), typ), f"{where}: metadata lacks {key!r}")
+    for i, s in enumerate(meta["slices"]):
+        _need(isinstance(s, dict), f"{where}: slice {i} is not an object")
+        for key, typ in (("arch", str), ("tier", str), ("cpu", str), ("features", str),
+                         ("abi_version", int), ("offset", int), ("size", int), ("sha256", str)):
+            _need(isinstance(s.get(key), typ), f"{where}: slice {i} lacks {key!r}")
+        _need(s["offset"] >= meta_end and s["offset"] % SLICE_ALIGN == 0 and s["size"] > 0
+              and s["offset"] + s["size"] <= size,
+              f"{where}: slice {i} ({s['arch']}) lies outside the file (truncated?)")
+    src = meta.get("source")
+    if isinstance(src, dict) and src.get("embedded"):
+        _need(isinstance(src.get("offset"), int) and isinstance(src.get("size"), int)
+              and src["offset"] >= meta_end and src["offset"] + src["size"] <= size,
+              f"{where}: embedded .wasm lies outside the file (truncated?)")
+
+
+def load(path: str | os.PathLike) -> Artifact:
+    """Read an artifact's metadata (slices stay on disk; see slice_bytes)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise FileError(f"cannot read {path}: {e.strerror or e}") from None
+    return parse(data, str(path))
+
+
+def parse(data: bytes, where: str = "artifact") -> Artifact:
+    meta = read_metadata(data, where)
+    slices = [Slice(s["arch"], s["tier"], s["cpu"], s["features"], s["abi_version"], s["offset"],
+                    s["size"], s["sha256"]) for s in meta["slices"]]
+    wasm = None
+    src = meta.get("source")
+    if isinstance(src, dict) and src.get("embedded"):
+        wasm = bytes(data[src["offset"]:src["offset"] + src["size"]])
+    art = Artifact(meta, slices, wasm, where)
+    art._data = data  # type: ignore[attr-defined]
+    return art
+
+
+def slice_bytes(art: Artifact, s: Slice) -> bytes:
+    """The bytes of slice S, checked against its SHA-256."""
+    data = art._data  # type: ignore[attr-defined]
+    b = bytes(data[s.offset:s.offset + s.size])
+    if hashlib.sha256(b).hexdigest() != s.sha256:
+        raise ArtifactError(f"{art.path}: slice {s.arch}/{s.tier} checksum mismatch (corrupt file)")
+    return b
+
+
+def verify_source(art: Artifact):
+    src = art.metadata.get("source") or {}
+    if art.wasm is not None and hashlib.sha256(art.wasm).hexdigest() != src.get("sha256"):
+        raise ArtifactError(f"{art.path}: embedded .wasm checksum mismatch (corrupt file)")

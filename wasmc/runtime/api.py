@@ -1,0 +1,722 @@
+"""The Python API for running compiled modules.
+
+    store = wasmc.Store()                      # optional: one is made per instance otherwise
+    module = wasmc.Module(wasm_bytes)          # compile for this machine (cached), or
+    module = wasmc.Module.load("app.wasmu")    # load a built artifact (never loads llvmlite)
+    inst = wasmc.Instance(module, {"env": {"f": wasmc.Func(FuncType(["i32"], []), print)}})
+    inst.exports["add"](1, 2)
+
+Externs: :class:`Func` (exports, or host functions from Python callables),
+:class:`Memory` (``.data`` is a writable memoryview), :class:`Global`,
+:class:`Table`.  Every extern belongs to at most one :class:`Store`; an
+instance lives in the store of the externs it imports (or a new one).
+
+Values: i32/i64 are Python ints (results are signed), f32/f64 floats,
+v128 an int of 128 bits, funcref a :class:`Func` or None, externref any
+Python object or None.  Code that needs exact float bits (NaN payloads) uses
+``Func.call_bits``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import os
+import struct
+import threading
+from pathlib import Path
+
+from .. import abi, container
+from ..errors import ArtifactError, FileError, LinkError, InstantiationError, Trap, WasmcError
+from . import shim
+from .select import choose_slice
+
+VALTYPES = ("i32", "i64", "f32", "f64", "v128", "funcref", "externref")
+_KINDS = {"func": abi.EXTERN_FUNC, "table": abi.EXTERN_TABLE, "memory": abi.EXTERN_MEMORY,
+          "global": abi.EXTERN_GLOBAL, "tag": abi.EXTERN_TAG}
+_KIND_NAMES = {v: k for k, v in _KINDS.items()}
+_M32, _M64 = (1 << 32) - 1, (1 << 64) - 1
+
+
+class Exit(Trap):
+    """The guest called WASI proc_exit; ``code`` is its exit status."""
+
+    def __init__(self, code: int):
+        self.code = code
+        super().__init__("exit", f"guest exited with status {code}")
+
+
+class FuncType:
+    """A function type: parameter and result value type names."""
+
+    def __init__(self, params, results):
+        self.params = tuple(params)
+        self.results = tuple(results)
+        for t in self.params + self.results:
+            if t not in VALTYPES:
+                raise ValueError(f"unknown value type {t!r} (expected one of {', '.join(VALTYPES)})")
+
+    @classmethod
+    def from_meta(cls, d: dict) -> "FuncType":
+        return cls(d["params"], d["results"])
+
+    def key(self) -> bytes:
+        return abi.func_type_key(self.params, self.results)
+
+    def __eq__(self, other):
+        return isinstance(other, FuncType) and (self.params, self.results) == (other.params, other.results)
+
+    def __hash__(self):
+        return hash((self.params, self.results))
+
+    def __repr__(self):
+        return f"FuncType({list(self.params)}, {list(self.results)})"
+
+
+# ---------------------------------------------------------------------------
+# Stores
+# ---------------------------------------------------------------------------
+
+class Store:
+    """Owns instances and host-function records; used by one thread at a time."""
+
+    def __init__(self, max_stack: int | None = None):
+        self._lib = shim.lib()
+        self._ptr = self._lib.wasmc_store_new()
+        if not self._ptr:
+            raise MemoryError("cannot create a store")
+        if max_stack:
+            self._lib.wasmc_store_set_max_stack(self._ptr, max_stack)
+        self._externrefs: dict = {}  # handle -> object
+        self._extern_handles: dict = {}  # id(object) -> handle
+        self._handle_counter = itertools.count(1)
+        self._hostfuncs: dict = {}  # key -> Func (for the C callback)
+        self._funcs_by_ptr: dict = {}  # funcref address -> Func
+        self._keep: list = []  # objects that must outlive the C store (instances, wasi contexts)
+        self._wasi = None  # the WASI context linked into this store, if any
+
+    def __del__(self):
+        ptr = getattr(self, "_ptr", None)
+        if ptr:
+            self._lib.wasmc_store_free(ptr)
+            self._ptr = None
+
+    # externref handles: stable per object for the store's lifetime
+    def _externref(self, obj) -> int:
+        if obj is None:
+            return 0
+        h = self._extern_handles.get(id(obj))
+        if h is None:
+            h = next(self._handle_counter) * 16
+            self._extern_handles[id(obj)] = h
+            self._externrefs[h] = obj
+        return h
+
+    def _from_externref(self, h: int):
+        return None if not h else self._externrefs.get(h)
+
+
+# ---------------------------------------------------------------------------
+# Value conversion
+# ---------------------------------------------------------------------------
+
+def _f32_bits(v) -> int:
+    return struct.unpack("<I", struct.pack("<f", v))[0]
+
+
+def _f64_bits(v) -> int:
+    return struct.unpack("<Q", struct.pack("<d", v))[0]
+
+
+def _to_bits(t: str, v, store: Store) -> tuple[int, int]:
+    """A Python value of type T as the two 64-bit words of a value slot."""
+    if t == "i32":
+        return int(v) & _M32, 0
+    if t == "i64":
+        return int(v) & _M64, 0
+    if t == "f32":
+        return _f32_bits(float(v)), 0
+    if t == "f64":
+        return _f64_bits(float(v)), 0
+    if t == "v128":
+        v = int(v) & ((1 << 128) - 1)
+        return v & _M64, v >> 64
+    if t == "funcref":
+        if v is None:
+            return 0, 0
+        if not isinstance(v, Func):
+            raise TypeError(f"expected a wasmc.Func or None for funcref, got {type(v).__name__}")
+        return v._funcref(store), 0
+    if t == "externref":
+        return store._externref(v), 0
+    raise TypeError(t)
+
+
+def _from_bits(t: str, lo: int, hi: int, store: Store):
+    if t == "i32":
+        return lo - (1 << 32) if lo & 0x80000000 else lo
+    if t == "i64":
+        return lo - (1 << 64) if lo & (1 << 63) else lo
+    if t == "f32":
+        return struct.unpack("<f", struct.pack("<I", lo & _M32))[0]
+    if t == "f64":
+        return struct.unpack("<d", struct.pack("<Q", lo))[0]
+    if t == "v128":
+        return lo | hi << 64
+    if t == "funcref":
+        return Func._from_ptr(lo, store) if lo else None
+    if t == "externref":
+        return store._from_externref(lo)
+    raise TypeError(t)
+
+
+def _raise_error(err: shim.Error, store: Store | None, default=WasmcError):
+    if err.kind == shim.ERR_TRAP:
+        raise _trap(err, store)
+    if err.kind == shim.ERR_LINK:
+        raise LinkError(err.text())
+    if err.kind == shim.ERR_ARTIFACT:
+        raise ArtifactError(err.text())
+    raise default(err.text())
+
+
+_tls = threading.local()
+
+
+def _trap(err: shim.Error, store: Store | None) -> Exception:
+    code = err.trap
+    pending = getattr(_tls, "pending", None)
+    if pending is not None:
+        _tls.pending = None
+        return pending
+    if code == abi.trap_code("EXIT") and store is not None and store._wasi is not None:
+        return Exit(store._wasi.exit_code())
+    info = abi.TRAP_BY_CODE.get(code)
+    message = info.message if info else f"trap {code}"
+    frames = []
+    for i in range(err.nframes):
+        f = err.frames[i]
+        mod = Module._by_image.get(f.image)
+        frames.append(mod._func_name(f.func) if mod else f"func[{f.func}]")
+    return Trap(message, message, frames)
+
+
+# ---------------------------------------------------------------------------
+# Modules
+# ---------------------------------------------------------------------------
+
+class Module:
+    """A compiled module: one slice of a .wasmu mapped for this machine."""
+
+    _by_image: dict = {}  # image address -> Module (for backtraces)
+
+    def __init__(self, data: bytes, *, opt_level: int = 2, cache: bool = True):
+        from ..compile.cache import compile_cached  # loads the compiler (and llvmlite)
+
+        path = compile_cached(bytes(data), opt_level=opt_level, use_cache=cache)
+        self._init_from_path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, arch: str | None = None) -> "Module":
+        """Load a built artifact (.wasmu) and map the slice for this machine."""
+        m = cls.__new__(cls)
+        m._init_from_path(Path(path))
+        return m
+
+    @classmethod
+    def from_artifact_bytes(cls, data: bytes, name: str = "<memory>") -> "Module":
+        m = cls.__new__(cls)
+        art = container.parse(data, name)
+        m._init(art, None)
+        return m
+
+    def _init_from_path(self, path: Path):
+        art = container.load(path)
+        self._init(art, path)
+
+    def _init(self, art, path):
+        self.artifact = art
+        self.path = str(path) if path else art.path
+        self.slice = choose_slice(art)
+        image_bytes = container.slice_bytes(art, self.slice)
+        lib = shim.lib()
+        err = shim.Error()
+        if path is not None:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError as e:
+                raise FileError(f"cannot open {path}: {e.strerror}") from None
+            try:
+                ptr = lib.wasmc_image_map(fd, self.slice.offset, self.slice.size, ctypes.byref(err))
+            finally:
+                os.close(fd)
+        else:
+            buf = ctypes.create_string_buffer(image_bytes, len(image_bytes))
+            ptr = lib.wasmc_image_copy(buf, len(image_bytes), ctypes.byref(err))
+        if not ptr:
+            raise ArtifactError(f"{self.path}: {err.text()}")
+        self._image = ptr
+        self._lib = lib
+        self._parse_descriptor(image_bytes)
+        Module._by_image[ptr] = self
+        self.imports = art.imports
+        self.exports = art.exports
+
+    def __del__(self):
+        img = getattr(self, "_image", None)
+        if img:
+            Module._by_image.pop(img, None)
+            self._lib.wasmc_image_release(img)
+            self._image = None
+
+    def _parse_descriptor(self, img: bytes):
+        H = abi.IMAGE_HEADER
+        hdr = dict(zip(H.field_names(), struct.unpack_from(H.struct_format(), img, 0)))
+        self._hdr = hdr
+        strings = img[hdr["strings"]:hdr["strings"] + hdr["strings_size"]]
+        F = abi.FUNC_DESC
+        names = {}
+        fmt = F.struct_format()
+        for i in range(hdr["nfuncs"] - hdr["nimported_funcs"]):
+            row = dict(zip(F.field_names(), struct.unpack_from(fmt, img, hdr["funcs"] + i * F.size)))
+            if row["name"] != abi.NO_INDEX:
+                names[hdr["nimported_funcs"] + i] = strings[row["name"]:row["name"] + row["name_len"]].decode(
+                    "utf-8", "replace")
+        self._names = names
+        # function types by canonical type id (for funcrefs read from tables)
+        T = abi.TYPE_DESC
+        tfmt = T.struct_format()
+        codes = {abi.VALTYPE_I32: "i32", abi.VALTYPE_I64: "i64", abi.VALTYPE_F32: "f32",
+                 abi.VALTYPE_F64: "f64", abi.VALTYPE_V128: "v128", abi.VALTYPE_FUNCREF: "funcref",
+                 abi.VALTYPE_EXTERNREF: "externref"}
+        for i in range(hdr["ntypes"]):
+            row = dict(zip(T.field_names(), struct.unpack_from(tfmt, img, hdr["types"] + i * T.size)))
+            if row["kind"] != abi.TYPE_KIND_FUNC:
+                continue
+            vts = img[row["valtypes"]:row["valtypes"] + row["nparams"] + row["nresults"]]
+            if not all(c in codes for c in vts):
+                continue
+            key = strings[row["key"]:row["key"] + row["key_len"]]
+            tid = self._lib.wasmc_type_id(key, len(key))
+            _TYPES_BY_ID.setdefault(tid, FuncType([codes[c] for c in vts[:row["nparams"]]],
+                                                  [codes[c] for c in vts[row["nparams"]:]]))
+
+    def _func_name(self, index: int) -> str:
+        return self._names.get(index, f"func[{index}]")
+
+
+_TYPES_BY_ID: dict = {}
+
+
+# ---------------------------------------------------------------------------
+# Externs
+# ---------------------------------------------------------------------------
+
+class Func:
+    """A function: an instance's export, or a host function from a Python callable.
+
+    Host functions: ``Func(FuncType([...], [...]), callable)``; the callable
+    gets the parameters as Python values and returns None, one value, or a
+    tuple of values.  An exception it raises traps the guest and is re-raised
+    to the code that called into the guest.
+    """
+
+    def __init__(self, type: FuncType, fn):
+        if not isinstance(type, FuncType):
+            type = FuncType(*type)
+        self.type = type
+        self._fn = fn
+        self._c_fn = None  # a C host function (address), with its data pointer
+        self._c_data = None
+        self._ptr = None  # funcref address (in its store)
+        self._store = None
+        self._owner = None
+        self._per_store: dict = {}
+
+    @classmethod
+    def _native(cls, type: FuncType, fn_address: int, data: int, owner=None) -> "Func":
+        """A host function implemented in C (``wasmc_host_callback``), e.g. WASI."""
+        f = cls(type, None)
+        f._c_fn = fn_address
+        f._c_data = data
+        f._owner = owner
+        return f
+
+    @classmethod
+    def _from_ptr(cls, ptr: int, store: Store, type: FuncType | None = None, owner=None) -> "Func":
+        f = store._funcs_by_ptr.get(ptr)
+        if f is not None:
+            return f
+        f = cls.__new__(cls)
+        f._fn = None
+        f._c_fn = None
+        f._c_data = None
+        f._per_store = {}
+        f._ptr = ptr
+        f._store = store
+        f._owner = owner
+        if type is None:
+            fr = shim.Funcref.from_address(ptr)
+            type = _TYPES_BY_ID.get(fr.type_id)
+        f.type = type
+        store._funcs_by_ptr[ptr] = f
+        return f
+
+    def _funcref(self, store: Store) -> int:
+        """The funcref address of this function in STORE."""
+        if self._fn is None and self._c_fn is None:
+            if self._store is not store:
+                raise LinkError("a function exported by an instance can only be used in that instance's store")
+            return self._ptr
+        p = self._per_store.get(id(store))
+        if p is None:
+            key = self.type.key()
+            if self._c_fn is not None:
+                fn, data = self._c_fn, self._c_data
+            else:
+                fn, data = _HOST_CB_ADDR, next(_host_tokens)
+                _HOSTFUNCS[data] = (self, store)
+            p = store._lib.wasmc_hostfunc_new(store._ptr, fn, data, key, len(key),
+                                              len(self.type.params), len(self.type.results))
+            if not p:
+                raise MemoryError("cannot create a host function")
+            self._per_store[id(store)] = p
+            store._funcs_by_ptr[p] = self
+            store._keep.append(self)
+        return p
+
+    def __call__(self, *args):
+        return self.call(*args)
+
+    def call(self, *args):
+        t = self.type
+        if t is None:
+            raise WasmcError("cannot call a function of a type this runtime cannot describe")
+        if len(args) != len(t.params):
+            raise TypeError(f"function takes {len(t.params)} arguments ({len(args)} given)")
+        if self._fn is not None:
+            return self._fn(*args)
+        if self._c_fn is not None:
+            raise WasmcError("a native host function can only be called by guest code")
+        store = self._store
+        words = []
+        for ty, v in zip(t.params, args):
+            words.extend(_to_bits(ty, v, store))
+        out = self._call_words(words)
+        res = [_from_bits(ty, out[2 * i], out[2 * i + 1], store) for i, ty in enumerate(t.results)]
+        if not res:
+            return None
+        return res[0] if len(res) == 1 else tuple(res)
+
+    def call_bits(self, words: list) -> list:
+        """Call with raw slot words (two 64-bit words per parameter); returns the result words."""
+        return self._call_words(words)
+
+    def _call_words(self, words: list) -> list:
+        t = self.type
+        n = max(len(t.params), len(t.results), 1)
+        buf = (ctypes.c_uint64 * (2 * n))(*words)
+        err = shim.Error()
+        store = self._store
+        rc = store._lib.wasmc_call(store._ptr, self._ptr, buf, ctypes.byref(err))
+        if rc != 0:
+            _raise_error(err, store)
+        return list(buf[: 2 * len(t.results)])
+
+
+_HOSTFUNCS: dict = {}
+_host_tokens = itertools.count(1)
+
+
+def _host_dispatch(env, caller, values) -> int:
+    """The one C callback behind every Python host function."""
+    try:
+        hf = shim_hostfunc(env)
+        func, store = _HOSTFUNCS[hf]
+        t = func.type
+        n = max(len(t.params), len(t.results), 1)
+        slots = (ctypes.c_uint64 * (2 * n)).from_address(values)
+        args = [_from_bits(ty, slots[2 * i], slots[2 * i + 1], store) for i, ty in enumerate(t.params)]
+        r = func._fn(*args)
+        if len(t.results) == 0:
+            rs = ()
+        elif len(t.results) == 1:
+            rs = (r,)
+        else:
+            rs = tuple(r)
+            if len(rs) != len(t.results):
+                raise TypeError(f"host function returned {len(rs)} values, expected {len(t.results)}")
+        for i, (ty, v) in enumerate(zip(t.results, rs)):
+            lo, hi = _to_bits(ty, v, store)
+            slots[2 * i] = lo
+            slots[2 * i + 1] = hi
+        return 0
+    except BaseException as e:  # noqa: BLE001 - handed back to the caller of the guest
+        _tls.pending = e
+        return abi.trap_code("HOST")
+
+
+def shim_hostfunc(env) -> int:
+    # wasmc_hostfunc.data is the token given at creation
+    return ctypes.c_void_p.from_address(env + abi.HOSTFUNC.offset("data")).value
+
+
+_HOST_CB = shim.HOST_CALLBACK(_host_dispatch)
+_HOST_CB_ADDR = ctypes.cast(_HOST_CB, ctypes.c_void_p).value
+
+
+class Memory:
+    """A linear memory; ``data`` is a writable memoryview of its current bytes."""
+
+    def __init__(self, min_pages: int, max_pages: int | None = None, *, is64: bool = False, _ptr=None,
+                 _owner=None):
+        self._lib = shim.lib()
+        if _ptr is None:
+            err = shim.Error()
+            flags = abi.MEMORY_FLAG_64 | abi.MEMORY_FLAG_BOUNDS_CHECKED if is64 else 0
+            _ptr = self._lib.wasmc_memory_new(min_pages, abi.NO_MAX if max_pages is None else max_pages,
+                                              flags, ctypes.byref(err))
+            if not _ptr:
+                raise MemoryError(err.text())
+            self._owned = True
+        else:
+            self._owned = False
+        self._ptr = _ptr
+        self._owner = _owner
+
+    def __del__(self):
+        if getattr(self, "_owned", False) and self._ptr:
+            self._lib.wasmc_memory_release(self._ptr)
+            self._ptr = None
+
+    @property
+    def _m(self):
+        return shim.Memory.from_address(self._ptr)
+
+    @property
+    def size(self) -> int:
+        """Current size in pages."""
+        return self._m.size // abi.PAGE_SIZE
+
+    @property
+    def data_len(self) -> int:
+        return self._m.size
+
+    @property
+    def data(self) -> memoryview:
+        m = self._m
+        if not m.size:
+            return memoryview(bytearray(0))
+        return memoryview((ctypes.c_ubyte * m.size).from_address(m.base)).cast("B")
+
+    def read(self, offset: int, n: int) -> bytes:
+        if offset < 0 or n < 0 or offset + n > self.data_len:
+            raise IndexError("out of bounds memory access")
+        return ctypes.string_at(self._m.base + offset, n)
+
+    def write(self, offset: int, data: bytes):
+        if offset < 0 or offset + len(data) > self.data_len:
+            raise IndexError("out of bounds memory access")
+        ctypes.memmove(self._m.base + offset, data, len(data))
+
+    def grow(self, delta: int) -> int:
+        r = self._lib.wasmc_memory_grow(self._ptr, delta)
+        if r < 0:
+            raise WasmcError("memory cannot grow by that much")
+        return r
+
+
+class Table:
+    """A table of references."""
+
+    def __init__(self, element: str = "funcref", min: int = 0, max: int | None = None, init=None, *,
+                 store: Store | None = None, _ptr=None, _store=None):
+        self._lib = shim.lib()
+        if _ptr is None:
+            if element not in ("funcref", "externref"):
+                raise ValueError("element must be 'funcref' or 'externref'")
+            self._store = store or Store()
+            err = shim.Error()
+            code = abi.VALTYPE_FUNCREF if element == "funcref" else abi.VALTYPE_EXTERNREF
+            iv = _to_bits(element, init, self._store)[0]
+            _ptr = self._lib.wasmc_table_new(code, min, abi.NO_MAX if max is None else max, iv,
+                                             ctypes.byref(err))
+            if not _ptr:
+                raise MemoryError(err.text())
+            self._owned = True
+        else:
+            self._store = _store
+            self._owned = False
+        self._ptr = _ptr
+        self.element = "funcref" if shim.Table.from_address(_ptr).elem_type == abi.VALTYPE_FUNCREF else "externref"
+
+    def __del__(self):
+        if getattr(self, "_owned", False) and self._ptr:
+            self._lib.wasmc_table_release(self._ptr)
+            self._ptr = None
+
+    @property
+    def size(self) -> int:
+        return shim.Table.from_address(self._ptr).size
+
+    def get(self, i: int):
+        out = ctypes.c_void_p()
+        if not self._lib.wasmc_table_get(self._ptr, i, ctypes.byref(out)):
+            raise IndexError("out of bounds table access")
+        return _from_bits(self.element, out.value or 0, 0, self._store)
+
+    def set(self, i: int, v):
+        if not self._lib.wasmc_table_set(self._ptr, i, _to_bits(self.element, v, self._store)[0]):
+            raise IndexError("out of bounds table access")
+
+    def grow(self, delta: int, init=None) -> int:
+        r = self._lib.wasmc_table_grow(self._ptr, delta, _to_bits(self.element, init, self._store)[0])
+        if r < 0:
+            raise WasmcError("table cannot grow by that much")
+        return r
+
+
+class Global:
+    """A global variable of a value type."""
+
+    def __init__(self, type: str, mutable: bool, value=0, *, store: Store | None = None, _ptr=None,
+                 _store=None, _owner=None):
+        self._lib = shim.lib()
+        if _ptr is None:
+            if type not in VALTYPES:
+                raise ValueError(f"unknown value type {type!r}")
+            self._store = store or Store()
+            lo, hi = _to_bits(type, value, self._store)
+            init = (ctypes.c_uint64 * 2)(lo, hi)
+            key = type.encode()
+            _ptr = self._lib.wasmc_global_new(abi.VALTYPES[type], int(mutable), key, len(key), init)
+            if not _ptr:
+                raise MemoryError("cannot create a global")
+            self._owned = True
+        else:
+            self._store = _store
+            self._owned = False
+        self._ptr = _ptr
+        self._owner = _owner
+        g = shim.Global.from_address(_ptr)
+        self.type = ctypes.string_at(g.key, g.key_len).decode()
+        self.mutable = bool(g.mutable)
+
+    def __del__(self):
+        if getattr(self, "_owned", False) and self._ptr:
+            self._lib.wasmc_global_release(self._ptr)
+            self._ptr = None
+
+    def _slot(self):
+        g = shim.Global.from_address(self._ptr)
+        return (ctypes.c_uint64 * 2).from_address(g.value)
+
+    @property
+    def value(self):
+        s = self._slot()
+        return _from_bits(self.type, s[0], s[1], self._store)
+
+    @value.setter
+    def value(self, v):
+        if not self.mutable:
+            raise WasmcError("global is immutable")
+        lo, hi = _to_bits(self.type, v, self._store)
+        s = self._slot()
+        s[0], s[1] = lo, hi
+
+    @property
+    def bits(self) -> tuple:
+        s = self._slot()
+        return s[0], s[1]
+
+
+# ---------------------------------------------------------------------------
+# Instances
+# ---------------------------------------------------------------------------
+
+class Instance:
+    """An instantiated module.  ``exports`` maps export names to externs."""
+
+    def __init__(self, module: Module, imports: dict | None = None, *, store: Store | None = None):
+        imports = imports or {}
+        needed = module.imports
+        externs = []
+        for imp in needed:
+            ext = imports.get(imp["module"], {}).get(imp["name"]) if isinstance(imports.get(imp["module"]), dict) \
+                else None
+            if ext is None:
+                raise LinkError(f"unknown import: {imp['module']}::{imp['name']} ({imp['kind']}) was not provided")
+            externs.append((imp, ext))
+        if store is None:
+            for _, ext in externs:
+                s = getattr(ext, "_store", None)
+                if s is not None:
+                    store = s
+                    break
+        if store is None:
+            store = Store()
+        self.store = store
+        self.module = module
+        arr = (shim.Extern * max(len(externs), 1))()
+        for i, (imp, ext) in enumerate(externs):
+            kind = imp["kind"]
+            if kind == "func":
+                if not isinstance(ext, Func):
+                    raise LinkError(f"incompatible import type for {imp['module']}::{imp['name']}: expected a function")
+                arr[i].kind = abi.EXTERN_FUNC
+                arr[i].ptr = ext._funcref(store)
+            elif kind == "memory":
+                if not isinstance(ext, Memory):
+                    raise LinkError(f"incompatible import type for {imp['module']}::{imp['name']}: expected a memory")
+                arr[i].kind = abi.EXTERN_MEMORY
+                arr[i].ptr = ext._ptr
+            elif kind == "table":
+                if not isinstance(ext, Table):
+                    raise LinkError(f"incompatible import type for {imp['module']}::{imp['name']}: expected a table")
+                if ext._store is not None and ext._store is not store and not ext._owned:
+                    raise LinkError("a table exported by an instance can only be used in that instance's store")
+                arr[i].kind = abi.EXTERN_TABLE
+                arr[i].ptr = ext._ptr
+            elif kind == "global":
+                if not isinstance(ext, Global):
+                    raise LinkError(f"incompatible import type for {imp['module']}::{imp['name']}: expected a global")
+                arr[i].kind = abi.EXTERN_GLOBAL
+                arr[i].ptr = ext._ptr
+            else:
+                raise LinkError(f"import {imp['module']}::{imp['name']}: {kind} imports are not supported yet")
+        err = shim.Error()
+        lib = shim.lib()
+        store._keep.append(module)
+        store._keep.extend(ext for _, ext in externs)
+        ptr = lib.wasmc_instance_new(store._ptr, module._image, arr, len(externs), ctypes.byref(err))
+        if not ptr:
+            if err.kind == shim.ERR_TRAP:
+                raise _trap(err, store)
+            _raise_error(err, store, InstantiationError)
+        self._ptr = ptr
+        self.exports = _Exports(self)
+
+
+class _Exports(dict):
+    def __init__(self, inst: Instance):
+        super().__init__()
+        lib = shim.lib()
+        store = inst.store
+        out = shim.Extern()
+        for i, e in enumerate(inst.module.exports):
+            if not lib.wasmc_instance_export(inst._ptr, i, ctypes.byref(out)):
+                continue
+            kind = e["kind"]
+            if kind == "func":
+                x = Func._from_ptr(out.ptr, store, FuncType.from_meta(e["type"]), owner=inst)
+            elif kind == "memory":
+                x = Memory(0, _ptr=out.ptr, _owner=inst)
+                x._store = store
+            elif kind == "table":
+                x = Table(_ptr=out.ptr, _store=store)
+                x._owner = inst
+            elif kind == "global":
+                x = Global("i32", False, _ptr=out.ptr, _store=store, _owner=inst)
+            else:
+                continue
+            self[e["name"]] = x

@@ -1,0 +1,454 @@
+"""Run WebAssembly spec tests in the JSON form of ``wasm-tools json-from-wast``.
+
+``wasmc spec-test FILE.json...`` (and tests/spec/test_execution.py) run every
+command of each script in order: modules are compiled for this machine
+(through the compile cache), instantiated in one store per script with the
+standard ``spectest`` module and the registered instances as imports, and
+every assertion is checked bit-exactly (NaN patterns, ``either``, reference
+identity for externrefs).
+
+Each command ends as one of:
+
+``passed``   the assertion held
+``failed``   it did not (printed with file:line and the reason)
+``skipped``  the module needs a Wasm 3.0 feature this wasmc does not run yet
+             (per the command's ``features`` or an UnsupportedError at
+             build time), or a later command depends on such a module, or the
+             command is about the text format or custom sections
+
+The summary line is ``N passed, M failed, K skipped``.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import LinkError, MalformedError, Trap, UnsupportedError, ValidationError, WasmcError
+
+M32, M64 = (1 << 32) - 1, (1 << 64) - 1
+
+# Wasm 3.0 features whose modules this wasmc can run.
+RUNNABLE_FEATURES = frozenset({"multi_memory", "extended_const", "memory64"})
+
+
+@dataclass
+class Result:
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    failures: list = field(default_factory=list)
+    skips: dict = field(default_factory=dict)  # reason -> count
+
+    def add(self, other: "Result"):
+        self.passed += other.passed
+        self.failed += other.failed
+        self.skipped += other.skipped
+        self.failures += other.failures
+        for k, v in other.skips.items():
+            self.skips[k] = self.skips.get(k, 0) + v
+
+    def summary(self) -> str:
+        return f"{self.passed} passed, {self.failed} failed, {self.skipped} skipped"
+
+
+class _Skip(Exception):
+    pass
+
+
+class HostRef:
+    """The host value behind ``(ref.extern N)``."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __repr__(self):
+        return f"HostRef({self.n})"
+
+
+def _lanes_to_int(lane_type: str, values) -> int:
+    bits = {"i8": 8, "i16": 16, "i32": 32, "i64": 64, "f32": 32, "f64": 64}[lane_type]
+    v = 0
+    for i, x in enumerate(values):
+        v |= (int(x) & ((1 << bits) - 1)) << (i * bits)
+    return v
+
+
+class ScriptRunner:
+    def __init__(self, path: Path, opt_level: int = 0, verbose: bool = False, target: str | None = None):
+        from .runtime import api
+
+        self.api = api
+        self.path = Path(path)
+        self.dir = self.path.parent
+        self.opt_level = opt_level
+        self.verbose = verbose
+        self.target = target
+        self.result = Result()
+        self.store = api.Store()
+        self.registry: dict = {}  # name -> exports dict
+        self.instances: dict = {}  # $name -> exports dict (None = skipped module)
+        self.definitions: dict = {}  # module_definition name -> (Module | None)
+        self.current = None  # exports dict of the current module, or None
+        self.current_skipped = False
+        self.hostrefs: dict = {}
+        self.skipped_registrations: set = set()  # register names whose module was skipped
+        self.spectest = self._make_spectest()
+
+    # --- reporting ---------------------------------------------------------
+    def _pass(self):
+        self.result.passed += 1
+
+    def _fail(self, cmd, why: str):
+        self.result.failed += 1
+        self.result.failures.append(f"{self.path}:{cmd.get('line', '?')}: {cmd['type']}: {why}")
+
+    def _skip(self, reason: str):
+        self.result.skipped += 1
+        self.result.skips[reason] = self.result.skips.get(reason, 0) + 1
+
+    # --- the spectest module ------------------------------------------------
+    def _make_spectest(self) -> dict:
+        api = self.api
+        st = self.store
+
+        def noop(*args):
+            return None
+
+        ex = {}
+        for name, params in (("print", []), ("print_i32", ["i32"]), ("print_i64", ["i64"]),
+                             ("print_f32", ["f32"]), ("print_f64", ["f64"]),
+                             ("print_i32_f32", ["i32", "f32"]), ("print_f64_f64", ["f64", "f64"])):
+            ex[name] = api.Func(api.FuncType(params, []), noop)
+        ex["global_i32"] = api.Global("i32", False, 666, store=st)
+        ex["global_i64"] = api.Global("i64", False, 666, store=st)
+        ex["global_f32"] = api.Global("f32", False, 666.6, store=st)
+        ex["global_f64"] = api.Global("f64", False, 666.6, store=st)
+        ex["table"] = api.Table("funcref", 10, 20, store=st)
+        ex["memory"] = api.Memory(1, 2)
+        return ex
+
+    def _imports(self) -> dict:
+        imp = {"spectest": self.spectest}
+        imp.update(self.registry)
+        return imp
+
+    # --- modules -------------------------------------------------------------
+    def _module_file(self, cmd) -> Path | None:
+        if cmd.get("module_type") == "text":
+            fn = cmd.get("binary_filename")
+            return self.dir / fn if fn else None
+        return self.dir / cmd["filename"]
+
+    def _features_ok(self, cmd) -> bool:
+        return set(cmd.get("features") or ()) <= RUNNABLE_FEATURES
+
+    def _compile(self, data: bytes):
+        from .compile.cache import compile_cached
+        from .compile.cache import host_slice_specs
+
+        specs = None
+        if self.target:
+            from . import targets
+
+            t = targets.get(self.target)
+            specs = [(t, t.tier())]
+        path = compile_cached(data, opt_level=self.opt_level, slice_specs=specs or host_slice_specs())
+        return self.api.Module.load(path)
+
+    def _instantiate(self, module):
+        for imp in module.imports:
+            if imp["module"] in self.skipped_registrations:
+                raise _Skip("imports from a skipped module")
+        return self.api.Instance(module, self._imports(), store=self.store).exports
+
+    # --- values ----------------------------------------------------------------
+    def _arg_words(self, v) -> tuple[int, int]:
+        t = v["type"]
+        val = v.get("value")
+        if t == "i32":
+            return int(val) & M32, 0
+        if t == "i64":
+            return int(val) & M64, 0
+        if t in ("f32", "f64"):
+            return int(val), 0
+        if t == "v128":
+            x = _lanes_to_int(v["lane_type"], val)
+            return x & M64, x >> 64
+        if t in ("funcref", "externref", "anyref", "exnref", "nullref", "nullfuncref", "nullexternref",
+                 "nullexnref"):
+            if val is None or val == "null" or t.startswith("null"):
+                return 0, 0
+            if t == "externref":
+                obj = self.hostrefs.setdefault(val, HostRef(val))
+                return self.store._externref(obj), 0
+            raise _Skip(f"{t} arguments")
+        raise _Skip(f"argument type {t}")
+
+    def _check_value(self, exp, lo: int, hi: int) -> str | None:
+        """None if (lo, hi) matches expected value EXP, else a description."""
+        t = exp["type"]
+        if t == "either":
+            whys = [self._check_value(alt, lo, hi) for alt in exp["values"]]
+            return None if any(w is None for w in whys) else "none of: " + "; ".join(whys)
+        val = exp.get("value")
+        if t == "i32":
+            return None if lo & M32 == int(val) & M32 else f"expected i32 {int(val) & M32:#x}, got {lo & M32:#x}"
+        if t == "i64":
+            return None if lo == int(val) & M64 else f"expected i64 {int(val) & M64:#x}, got {lo:#x}"
+        if t in ("f32", "f64"):
+            return _check_float(t, val, lo & (M32 if t == "f32" else M64))
+        if t == "v128":
+            got = lo | hi << 64
+            lt = exp["lane_type"]
+            bits = {"i8": 8, "i16": 16, "i32": 32, "i64": 64, "f32": 32, "f64": 64}[lt]
+            mask = (1 << bits) - 1
+            for i, lv in enumerate(val):
+                g = (got >> (i * bits)) & mask
+                if lt in ("f32", "f64"):
+                    why = _check_float(lt, lv, g)
+                else:
+                    why = None if g == int(lv) & mask else f"expected {int(lv) & mask:#x}, got {g:#x}"
+                if why:
+                    return f"v128 lane {i}: {why}"
+            return None
+        if t in ("refnull", "nullref", "nullfuncref", "nullexternref", "nullexnref"):
+            return None if lo == 0 else f"expected a null reference, got {lo:#x}"
+        if t in ("funcref", "externref", "anyref", "exnref", "eqref", "structref", "arrayref", "i31ref"):
+            if val == "null":
+                return None if lo == 0 else f"expected null {t}, got {lo:#x}"
+            if val is None:
+                return None if lo != 0 else f"expected a non-null {t}, got null"
+            if t == "externref":
+                obj = self.store._from_externref(lo)
+                return None if isinstance(obj, HostRef) and obj.n == val else f"expected externref {val}, got {obj!r}"
+            raise _Skip(f"{t} results")
+        raise _Skip(f"result type {t}")
+
+    # --- actions ----------------------------------------------------------------
+    def _target(self, action):
+        name = action.get("module")
+        if name is not None:
+            if name not in self.instances:
+                raise _Skip("unknown module")
+            ex = self.instances[name]
+        else:
+            ex = self.current
+        if ex is None:
+            raise _Skip("its module was skipped")
+        return ex
+
+    def _do(self, action) -> list:
+        ex = self._target(action)
+        field_ = action["field"]
+        if field_ not in ex:
+            raise WasmcError(f"no export named {field_!r}")
+        x = ex[field_]
+        if action["type"] == "get":
+            return list(x.bits)
+        words = []
+        for a in action.get("args", []):
+            words.extend(self._arg_words(a))
+        return x.call_bits(words)
+
+    # --- commands ------------------------------------------------------------------
+    def run(self) -> Result:
+        try:
+            script = json.loads(self.path.read_text())
+        except (OSError, ValueError) as e:
+            self._fail({"type": "script", "line": 0}, f"cannot read: {e}")
+            return self.result
+        for cmd in script["commands"]:
+            try:
+                self._command(cmd)
+            except _Skip as s:
+                self._skip(str(s))
+            except Trap as e:
+                self._fail(cmd, f"unexpected trap: {e}")
+            except WasmcError as e:
+                self._fail(cmd, f"{type(e).__name__}: {e}")
+        return self.result
+
+    def _command(self, cmd):
+        t = cmd["type"]
+        h = getattr(self, "_cmd_" + t, None)
+        if h is None:
+            raise _Skip(f"command {t}")
+        h(cmd)
+
+    def _load_module(self, cmd):
+        """Compile a module command's module, or raise _Skip."""
+        if not self._features_ok(cmd):
+            raise _Skip("needs " + ", ".join(sorted(set(cmd.get("features") or ()) - RUNNABLE_FEATURES)))
+        f = self._module_file(cmd)
+        if f is None:
+            raise _Skip("text-format module")
+        try:
+            return self._compile(f.read_bytes())
+        except UnsupportedError as e:
+            raise _Skip(f"unsupported: {e}") from None
+
+    def _cmd_module(self, cmd):
+        name = cmd.get("name")
+        self.current = None
+        if name:
+            self.instances[name] = None
+        module = self._load_module(cmd)
+        ex = self._instantiate(module)
+        self.current = ex
+        if name:
+            self.instances[name] = ex
+        self._pass()
+
+    def _cmd_module_definition(self, cmd):
+        name = cmd.get("name")
+        self.definitions[name] = None
+        self.definitions[name] = self._load_module(cmd)
+        self._pass()
+
+    def _cmd_module_instance(self, cmd):
+        self.current = None
+        inst = cmd.get("instance")
+        if inst:
+            self.instances[inst] = None
+        mod = self.definitions.get(cmd.get("module"))
+        if mod is None:
+            raise _Skip("its module was skipped")
+        ex = self._instantiate(mod)
+        self.current = ex
+        if inst:
+            self.instances[inst] = ex
+        self._pass()
+
+    def _cmd_register(self, cmd):
+        name = cmd.get("name")
+        ex = self.instances.get(name) if name else self.current
+        if ex is None:
+            self.registry.pop(cmd["as"], None)
+            self.skipped_registrations.add(cmd["as"])
+            raise _Skip("its module was skipped")
+        self.skipped_registrations.discard(cmd["as"])
+        self.registry[cmd["as"]] = ex
+        self._pass()
+
+    def _cmd_action(self, cmd):
+        self._do(cmd["action"])
+        self._pass()
+
+    def _cmd_assert_return(self, cmd):
+        words = self._do(cmd["action"])
+        exp = cmd.get("expected", [])
+        if len(words) != 2 * len(exp):
+            self._fail(cmd, f"expected {len(exp)} results, got {len(words) // 2}")
+            return
+        for i, e in enumerate(exp):
+            why = self._check_value(e, words[2 * i], words[2 * i + 1])
+            if why:
+                self._fail(cmd, f"{cmd['action'].get('field')}: result {i}: {why}")
+                return
+        self._pass()
+
+    def _expect_trap(self, cmd, fn, text: str):
+        try:
+            fn()
+        except Trap as e:
+            if text and not (e.kind.startswith(text) or text.startswith(e.kind)) and not _trap_alias(text, e.kind):
+                self._fail(cmd, f"trapped with {e.kind!r}, expected {text!r}")
+                return
+            self._pass()
+            return
+        self._fail(cmd, f"expected a trap ({text}), none happened")
+
+    def _cmd_assert_trap(self, cmd):
+        self._expect_trap(cmd, lambda: self._do(cmd["action"]), cmd.get("text", ""))
+
+    def _cmd_assert_exhaustion(self, cmd):
+        self._expect_trap(cmd, lambda: self._do(cmd["action"]), "call stack exhausted")
+
+    def _cmd_assert_uninstantiable(self, cmd):
+        module = self._load_module(cmd)
+        self._expect_trap(cmd, lambda: self._instantiate(module), cmd.get("text", ""))
+
+    def _cmd_assert_unlinkable(self, cmd):
+        module = self._load_module(cmd)
+        try:
+            self._instantiate(module)
+        except LinkError:
+            self._pass()
+            return
+        self._fail(cmd, "expected a link error, instantiation succeeded")
+
+    def _front_end(self, cmd):
+        from .wasm.decode import decode_module
+        from .wasm.validate import validate_module
+
+        f = self._module_file(cmd)
+        if f is None or cmd.get("module_type") == "text" and cmd["type"] == "assert_malformed":
+            raise _Skip("text-format module")
+        validate_module(decode_module(f.read_bytes()))
+
+    def _cmd_assert_invalid(self, cmd):
+        try:
+            self._front_end(cmd)
+        except ValidationError:
+            self._pass()
+            return
+        except MalformedError as e:
+            self._fail(cmd, f"malformed instead of invalid: {e}")
+            return
+        self._fail(cmd, "module validated")
+
+    def _cmd_assert_malformed(self, cmd):
+        try:
+            self._front_end(cmd)
+        except MalformedError:
+            self._pass()
+            return
+        except ValidationError as e:
+            self._fail(cmd, f"invalid instead of malformed: {e}")
+            return
+        self._fail(cmd, "module decoded")
+
+    def _cmd_assert_exception(self, cmd):
+        raise _Skip("exceptions")
+
+
+def _trap_alias(expected: str, got: str) -> bool:
+    # The reference interpreter words a few traps differently per context.
+    aliases = {("undefined element", "out of bounds table access"),
+               ("out of bounds table access", "undefined element"),
+               ("uninitialized element 2", "uninitialized element")}
+    return (expected, got) in aliases
+
+
+def _check_float(t: str, val: str, got: int) -> str | None:
+    bits = 32 if t == "f32" else 64
+    expo = 0x7F800000 if bits == 32 else 0x7FF0000000000000
+    frac = (1 << (23 if bits == 32 else 52)) - 1
+    quiet = 1 << (22 if bits == 32 else 51)
+    sign_mask = (1 << (bits - 1)) - 1
+    is_nan = (got & expo) == expo and got & frac
+    if val == "nan:canonical":
+        return None if (got & sign_mask) == (expo | quiet) else f"expected canonical NaN, got {got:#x}"
+    if val == "nan:arithmetic":
+        return None if is_nan and got & quiet else f"expected arithmetic NaN, got {got:#x}"
+    want = int(val)
+    return None if got == want else f"expected {t} {want:#x} ({_fmt(t, want)}), got {got:#x} ({_fmt(t, got)})"
+
+
+def _fmt(t, b) -> str:
+    try:
+        return repr(struct.unpack("<f" if t == "f32" else "<d",
+                                  struct.pack("<I" if t == "f32" else "<Q", b))[0])
+    except struct.error:
+        return "?"
+
+
+def run_files(paths, opt_level=0, verbose=False, target=None) -> Result:
+    total = Result()
+    for p in paths:
+        total.add(ScriptRunner(Path(p), opt_level, verbose, target).run())
+    return total
+

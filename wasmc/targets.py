@@ -1,0 +1,122 @@
+"""Target descriptions, loaded from targets/*.toml into frozen records.
+
+Everything that differs between architectures as *data* (triple, ELF
+machine, RISC-V ABI name, CPU tiers and how to detect them, the zig target
+and the qemu-user binary) lives in those files; no other Python module
+spells out an architecture name.  Standard library only: the run path uses
+this to choose a slice.
+"""
+
+from __future__ import annotations
+
+import functools
+import platform
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+TARGETS_DIR = Path(__file__).resolve().parent.parent / "targets"
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str
+    cpu: str
+    features: str
+    cpuinfo_flags: tuple = ()  # x86: all must appear in /proc/cpuinfo "flags"
+    hwcap_bits: tuple = ()  # aarch64/riscv64: bits of getauxval(AT_HWCAP) required
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    triple: str
+    elf_machine: int
+    abiname: str
+    machine_names: tuple
+    zig_target: str
+    qemu: str
+    tiers: tuple  # baseline first
+
+    def tier(self, name: str | None = None) -> Tier:
+        if name is None:
+            return self.tiers[0]
+        for t in self.tiers:
+            if t.name == name:
+                return t
+        raise KeyError(f"target {self.name} has no tier {name!r} "
+                       f"(known: {', '.join(t.name for t in self.tiers)})")
+
+
+def _load(path: Path) -> Target:
+    d = tomllib.loads(path.read_text())
+    tiers = tuple(
+        Tier(t["name"], t["cpu"], t["features"], tuple(t.get("cpuinfo_flags", ())),
+             tuple(t.get("hwcap_bits", ())))
+        for t in d["tiers"]
+    )
+    return Target(d["name"], d["triple"], int(d["elf_machine"]), d.get("abiname", ""),
+                  tuple(d["machine_names"]), d["zig_target"], d.get("qemu", ""), tiers)
+
+
+@functools.cache
+def all_targets() -> dict:
+    return {t.name: t for t in (_load(p) for p in sorted(TARGETS_DIR.glob("*.toml")))}
+
+
+def get(name: str) -> Target:
+    ts = all_targets()
+    if name not in ts:
+        raise KeyError(f"unknown target {name!r} (known: {', '.join(sorted(ts))})")
+    return ts[name]
+
+
+def host() -> Target | None:
+    m = platform.machine().lower()
+    for t in all_targets().values():
+        if m in t.machine_names:
+            return t
+    return None
+
+
+@functools.cache
+def _cpuinfo_flags() -> frozenset:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+@functools.cache
+def _hwcap() -> int:
+    import ctypes
+
+    try:
+        f = ctypes.CDLL(None).getauxval
+        f.restype = ctypes.c_ulong
+        f.argtypes = [ctypes.c_ulong]
+        return int(f(16))  # AT_HWCAP
+    except (OSError, AttributeError):
+        return 0
+
+
+def tier_supported(tier: Tier) -> bool:
+    """Can this machine run code built for TIER (of the host's architecture)?"""
+    if tier.cpuinfo_flags and not set(tier.cpuinfo_flags) <= _cpuinfo_flags():
+        return False
+    if tier.hwcap_bits:
+        caps = _hwcap()
+        if not all(caps >> b & 1 for b in tier.hwcap_bits):
+            return False
+    return True
+
+
+def host_tiers() -> list:
+    """Tiers of the host target this CPU supports, best (last declared) first."""
+    t = host()
+    if t is None:
+        return []
+    return [x for x in reversed(t.tiers) if tier_supported(x)]
