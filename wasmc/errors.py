@@ -131,5 +131,19 @@ class Trap(WasmcError):
         self.message = message or kind
         text = self.message
         if self.backtrace:
-            text += " (backtrace: " + " <- ".join(self.backtrace) + ")"
+            text += " (backtrace: " + format_backtrace(self.backtrace) + ")"
         super().__init__(text)
+
+
+def format_backtrace(frames: list, limit: int = 8) -> str:
+    """Innermost first, runs of one name collapsed: ``f x31 <- g <- main``."""
+    runs: list = []
+    for name in frames:
+        if runs and runs[-1][0] == name:
+            runs[-1][1] += 1
+        else:
+            runs.append([name, 1])
+    parts = [n if c == 1 else f"{n} x{c}" for n, c in runs[:limit]]
+    if len(runs) > limit:
+        parts.append("...")
+    return " <- ".join(parts)

@@ -1,0 +1,16 @@
+;; Small module used by the runtime tests and the README example.
+(module
+  (memory (export "memory") 1 2)
+  (func $runaway (export "runaway") (param i32) (result i32)
+    (i32.add (call $runaway (i32.add (local.get 0) (i32.const 1))) (i32.const 1)))
+  (func $mutual_a (export "mutual") (param i64) (result i64)
+    (call $mutual_b (i64.add (local.get 0) (i64.const 1))))
+  (func $mutual_b (param i64) (result i64)
+    (i64.mul (call $mutual_a (local.get 0)) (i64.const 3)))
+  (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
+  (func (export "store") (param i32 i32) (i32.store (local.get 0) (local.get 1)))
+  (func (export "div") (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1)))
+  (func (export "unreachable") unreachable)
+  (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+  (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
+)

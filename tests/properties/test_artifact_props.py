@@ -1,0 +1,108 @@
+"""Corrupted or truncated .wasmu files always give one clean error, never a crash.
+
+Three kinds of damage:
+* truncation at any length and bit flips anywhere: caught by the container's
+  bounds checks and SHA-256 checks (ArtifactError), or harmless (padding);
+* bit flips inside a slice's image *with the hashes recomputed*, so the
+  damage reaches the C loader's descriptor checks: the load either succeeds
+  (the flip hit something the loader does not depend on) or fails with an
+  ArtifactError naming the field -- the loader never reads outside the image.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import wasmc
+from wasmc import abi, container
+from wasmc.errors import ArtifactError, WasmcError
+
+CORPUS = Path(__file__).resolve().parents[2] / "corpus" / "wat"
+
+_ART: dict = {}
+
+
+def artifact() -> bytes:
+    if "data" not in _ART:
+        from wasmc.compile.cache import compile_cached
+
+        _ART["data"] = Path(compile_cached((CORPUS / "traps.wasm").read_bytes(), opt_level=1)).read_bytes()
+    return _ART["data"]
+
+
+def load(data: bytes):
+    try:
+        return wasmc.Module.from_artifact_bytes(data)
+    except ArtifactError:
+        return None
+
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(st.data())
+def test_truncation(data):
+    a = artifact()
+    n = data.draw(st.integers(0, len(a) - 1))
+    with pytest.raises(ArtifactError):
+        wasmc.Module.from_artifact_bytes(a[:n])
+
+
+@SETTINGS
+@given(st.data())
+def test_bit_flips(data):
+    a = bytearray(artifact())
+    for _ in range(data.draw(st.integers(1, 4))):
+        i = data.draw(st.integers(0, len(a) - 1))
+        a[i] ^= 1 << data.draw(st.integers(0, 7))
+    try:
+        load(bytes(a))
+    except WasmcError as e:  # e.g. a flipped arch name: no slice for this machine
+        assert isinstance(e, ArtifactError), e
+
+
+def _image_parts():
+    art = container.parse(artifact())
+    s = art.slices[0]
+    img = container.slice_bytes(art, s)
+    import struct
+
+    hdr = dict(zip(abi.IMAGE_HEADER.field_names(), struct.unpack_from(abi.IMAGE_HEADER.struct_format(), img)))
+    # the descriptor: the header, and everything after the code
+    regions = [(0, abi.IMAGE_HEADER.size), (hdr["text_end"], len(img))]
+    return art, s, img, regions
+
+
+@SETTINGS
+@given(st.data())
+def test_descriptor_damage_reaches_the_loader_checks(data):
+    art, s, img, regions = _image_parts()
+    img = bytearray(img)
+    for _ in range(data.draw(st.integers(1, 3))):
+        lo, hi = regions[data.draw(st.integers(0, len(regions) - 1))]
+        i = data.draw(st.integers(lo, hi - 1))
+        if data.draw(st.booleans()):
+            img[i] ^= 1 << data.draw(st.integers(0, 7))
+        else:
+            img[i] = data.draw(st.sampled_from([0x00, 0xFF, 0x7F, 0x80]))
+    sl = container.Slice(s.arch, s.tier, s.cpu, s.features, s.abi_version, data=bytes(img))
+    meta = {k: v for k, v in art.metadata.items() if k != "slices"}
+    load(container.pack(meta, [sl], art.wasm))
+
+
+def test_descriptor_checks_name_the_problem():
+    art, s, img, _ = _image_parts()
+    import struct
+
+    bad = bytearray(img)
+    off = abi.IMAGE_HEADER.offset("nexports")
+    struct.pack_into("<I", bad, off, 0xFFFFFF)
+    sl = container.Slice(s.arch, s.tier, s.cpu, s.features, s.abi_version, data=bytes(bad))
+    meta = {k: v for k, v in art.metadata.items() if k != "slices"}
+    with pytest.raises(ArtifactError, match="exports table outside the image"):
+        wasmc.Module.from_artifact_bytes(container.pack(meta, [sl], art.wasm))

@@ -1,0 +1,90 @@
+"""The spec test suite (shared/spec, JSON form) compiled and run on this machine.
+
+One test per (JSON file, optimisation level): the file's commands run in
+order through wasmc.spectest.ScriptRunner -- modules compiled for the host
+through the compile cache, instantiated with the ``spectest`` module, every
+assertion checked bit-exactly.  Commands needing Wasm 3.0 features this
+wasmc does not run yet are skipped and counted (see the summary test).
+
+The failures of a file must equal its entries in
+expected_failures.EXECUTION_FAILURES exactly (a reason each), so a fix is
+noticed as loudly as a regression.
+
+Run as a script for the totals:  .venv/bin/python tests/spec/test_execution.py
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+_HERE = Path(__file__).resolve().parent
+_REPO = _HERE.parents[1]
+for _p in (_REPO, _HERE.parent):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+from conftest import SHARED, shared_dir  # noqa: E402
+
+from wasmc.spectest import ScriptRunner  # noqa: E402
+
+SPEC = SHARED / "spec"
+OPT_LEVELS = (0, 2)
+
+
+def _expected() -> dict:
+    spec = importlib.util.spec_from_file_location("_spec_expected_failures", _HERE / "expected_failures.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.EXECUTION_FAILURES
+
+
+EXECUTION_FAILURES = _expected()
+
+
+def _files() -> list[str]:
+    if not SPEC.exists():
+        return ["<shared/spec missing>"]
+    return sorted(str(p.relative_to(SPEC)) for p in SPEC.rglob("*.json") if p.name != "index.json")
+
+
+@pytest.mark.parametrize("opt", OPT_LEVELS, ids=lambda o: f"O{o}")
+@pytest.mark.parametrize("rel", _files())
+def test_spec_file(rel: str, opt: int):
+    spec = shared_dir("spec")
+    runner = ScriptRunner(spec / rel, opt_level=opt)
+    result = runner.run()
+    got = {}
+    for f in result.failures:
+        path, line, rest = f.split(":", 2)
+        got[f"{Path(path).relative_to(spec)}:{line}"] = rest.strip()
+    want = {k: v for k, v in EXECUTION_FAILURES.items() if k.split(":")[0] == rel}
+    unexpected = {k: v for k, v in got.items() if k not in want}
+    fixed = sorted(set(want) - set(got))
+    msg = []
+    if unexpected:
+        msg.append("unexpected failures:\n  " + "\n  ".join(f"{k}: {v}" for k, v in sorted(unexpected.items())))
+    if fixed:
+        msg.append("expected failures that now pass (remove them from expected_failures.py):\n  "
+                   + "\n  ".join(fixed))
+    assert not msg, "\n".join(msg)
+
+
+def main():
+    from wasmc.spectest import Result
+
+    total = Result()
+    for rel in _files():
+        total.add(ScriptRunner(SPEC / rel, opt_level=0).run())
+    for f in total.failures:
+        print(f)
+    for reason, n in sorted(total.skips.items(), key=lambda x: -x[1]):
+        print(f"skipped {n}: {reason}")
+    print(total.summary())
+
+
+if __name__ == "__main__":
+    main()
