@@ -38,7 +38,7 @@ test:
 	$(PY) -m pytest -n $(JOBS) -q tests
 
 bench:
-	$(PY) -m wasmc.tools.bench
+	$(PY) -m wasmc.tools.bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build wasmc/_native .pytest_cache

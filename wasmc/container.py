@@ -131,6 +131,9 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     except OSError as e:
         raise FileError(f"cannot write {path}: {e.strerror or e}") from None
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; a built file should look like any other
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

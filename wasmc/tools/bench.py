@@ -1,0 +1,140 @@
+"""``make bench``: measure wasmc and write the results to a file.
+
+Suites (``--suite``, default all available):
+
+``frontend``  decode + validate of every sightglass module (best of N runs),
+              in MB/s and microseconds per instruction
+``compile``   ``wasmc build`` wall time per phase (front end, lowering,
+              LLVM, link) for a few sightglass modules at -O2
+
+Results go to ``bench-results/<suite>.json`` and a Markdown table is printed,
+ready for docs/benchmarks.md.  Timings are wall-clock medians/minimums on
+whatever machine runs this; record the machine with the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared"
+OUT = REPO / "bench-results"
+
+
+def _machine() -> str:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{platform.machine()} {cpu} ({os.cpu_count()} cores), Python {platform.python_version()}"
+
+
+def frontend(runs: int) -> dict:
+    from wasmc.wasm.decode import decode_module
+    from wasmc.wasm.validate import validate_module
+
+    rows = []
+    for wasm in sorted((SHARED / "sightglass").glob("*/*.wasm")):
+        data = wasm.read_bytes()
+        dec, val = [], []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            m = decode_module(data)
+            t1 = time.perf_counter()
+            validate_module(m)
+            t2 = time.perf_counter()
+            dec.append(t1 - t0)
+            val.append(t2 - t1)
+        n = sum(len(c.body) for c in m.codes)
+        d, v = min(dec), min(val)
+        rows.append({"module": wasm.parent.name, "bytes": len(data), "instructions": n,
+                     "decode_s": d, "validate_s": v, "s_per_mb": (d + v) / (len(data) / 1e6),
+                     "us_per_instr": (d + v) / max(n, 1) * 1e6})
+    return {"suite": "frontend", "machine": _machine(), "runs": runs, "rows": rows}
+
+
+def compile_(runs: int) -> dict:
+    from wasmc import targets
+    from wasmc.compile import descriptor, llvm
+    from wasmc.compile.driver import lower_partitions
+    from wasmc.compile.lower import ModuleLowering
+    from wasmc.link.image import link
+    from wasmc.wasm.decode import decode_module
+    from wasmc.wasm.validate import validate_module
+
+    host = targets.host()
+    tier = host.tier()
+    rows = []
+    for name in ("shootout-fib2", "bz2", "regex", "gcc-loops"):
+        p = SHARED / "sightglass" / name / "benchmark.wasm"
+        if not p.exists():
+            continue
+        data = p.read_bytes()
+        t0 = time.perf_counter()
+        m = decode_module(data)
+        validate_module(m)
+        t1 = time.perf_counter()
+        ml = ModuleLowering(m)
+        irs = lower_partitions(m, ml)
+        t2 = time.perf_counter()
+        objs = [llvm.compile_ir(ir, host, tier, 2) for ir in irs]
+        t3 = time.perf_counter()
+        linked = link([(f"p{i}", o) for i, o in enumerate(objs)], host.elf_machine, descriptor.CODE_BASE,
+                      llvm.libcall_object(host, tier))
+        descriptor.build_image(m, ml.info, linked)
+        t4 = time.perf_counter()
+        rows.append({"module": name, "bytes": len(data), "frontend_s": t1 - t0, "lower_s": t2 - t1,
+                     "llvm_s": t3 - t2, "link_s": t4 - t3,
+                     "python_share": (t2 - t0 + t4 - t3) / (t4 - t0)})
+    return {"suite": "compile", "machine": _machine(), "opt_level": 2, "rows": rows,
+            "note": "one process, sequential (no partition parallelism), host baseline tier"}
+
+
+def _table(res: dict) -> str:
+    rows = res["rows"]
+    if not rows:
+        return "(no rows)"
+    keys = list(rows[0])
+    out = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    for r in rows:
+        out.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in r.values()) + " |")
+    return "\n".join(out)
+
+
+SUITES = {"frontend": frontend, "compile": compile_}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--suite", action="append", choices=sorted(SUITES))
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args(argv)
+    if not SHARED.exists():
+        raise SystemExit(f"benchmarks need the shared data at {SHARED}")
+    OUT.mkdir(exist_ok=True)
+    for name in args.suite or list(SUITES):
+        res = SUITES[name](args.runs)
+        (OUT / f"{name}.json").write_text(json.dumps(res, indent=1))
+        print(f"## {name} ({res['machine']})\n")
+        print(_table(res))
+        if name == "frontend":
+            tot_b = sum(r["bytes"] for r in res["rows"])
+            tot_t = sum(r["decode_s"] + r["validate_s"] for r in res["rows"])
+            med = statistics.median(r["us_per_instr"] for r in res["rows"])
+            print(f"\ntotal {tot_b / 1e6:.1f} MB in {tot_t:.2f} s = {tot_t / (tot_b / 1e6):.3f} s/MB; "
+                  f"median {med:.2f} us/instruction")
+        print()
+
+
+if __name__ == "__main__":
+    main()
