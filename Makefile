@@ -10,7 +10,7 @@ APT_PACKAGES := gcc make clang lld wasi-libc libclang-rt-dev-wasm32 wabt binarye
 # Worker processes for the test suite (pytest-xdist); `auto` = one per core.
 JOBS ?= auto
 
-.PHONY: install apt venv shim test test-fast bench clean
+.PHONY: install apt venv shim test bench clean corpus
 
 install: apt venv shim
 
@@ -43,3 +43,9 @@ bench:
 clean:
 	rm -rf $(VENV) build wasmc/_native .pytest_cache
 	$(MAKE) -C runtime-shim clean
+
+# Rebuild the corpus C programs to wasm32-wasi (the .wasm files are committed).
+corpus:
+	cd corpus/c && for f in *.c; do \
+	  clang --target=wasm32-wasi --sysroot=/usr -O2 -Wall -Wl,--strip-debug $$f -o $${f%.c}.wasm || exit 1; done
+	cd corpus/wat && for f in *.wat; do wat2wasm --debug-names $$f -o $${f%.wat}.wasm || exit 1; done

@@ -189,7 +189,7 @@ HOSTFUNC = Struct("wasmc_hostfunc", "Environment of a host function; the first f
 #: The module-specific part follows at VMCTX.size; see VMOffsets.
 VMCTX = Struct("wasmc_vmctx", "Per-instance context; compiled code receives a pointer to it.", (
     Field("magic", "u32", "VMCTX_MAGIC"),
-    Field("flags", "u32", ""),
+    Field("flags", "u32", "VMCTX_FLAG_*"),
     Field("limits", "struct wasmc_limits *", "per-thread limits (stack_limit is checked in every prologue)"),
     Field("builtins", "ptr", "const wasmc_builtins * (function pointers into the shim)"),
     Field("instance", "ptr", "the shim's private instance record"),
@@ -197,6 +197,7 @@ VMCTX = Struct("wasmc_vmctx", "Per-instance context; compiled code receives a po
     Field("type_ids", "ptr", "uint32_t[ntypes]: canonical type id per type index"),
 ))
 
+VMCTX_FLAG_HAS_MEMORY0 = 1  # memories[0] exists (host functions may use the caller's memory 0)
 MEMORY_FLAG_64 = 1  # memory64: i64 addresses
 MEMORY_FLAG_BOUNDS_CHECKED = 2  # compiled code checks bounds explicitly (no guard reservation)
 MEMORY_FLAG_SHARED = 4
@@ -483,7 +484,7 @@ _CONSTANTS = (
     ("PTR_SIZE", PTR), ("VAL_SIZE", VAL_SIZE), ("PAGE_SIZE", PAGE_SIZE),
     ("VMCTX_MAGIC", VMCTX_MAGIC), ("IMAGE_MAGIC", IMAGE_MAGIC), ("NO_INDEX", NO_INDEX),
     ("NO_MAX", NO_MAX), ("RESERVATION", RESERVATION),
-    ("MEMORY_FLAG_64", MEMORY_FLAG_64), ("MEMORY_FLAG_BOUNDS_CHECKED", MEMORY_FLAG_BOUNDS_CHECKED),
+    ("VMCTX_FLAG_HAS_MEMORY0", VMCTX_FLAG_HAS_MEMORY0), ("MEMORY_FLAG_64", MEMORY_FLAG_64), ("MEMORY_FLAG_BOUNDS_CHECKED", MEMORY_FLAG_BOUNDS_CHECKED),
     ("MEMORY_FLAG_SHARED", MEMORY_FLAG_SHARED), ("TABLE_FLAG_64", TABLE_FLAG_64),
     ("FUNCREF_FLAG_HOST", FUNCREF_FLAG_HOST), ("IMAGE_FLAG_GUARD_PAGES", IMAGE_FLAG_GUARD_PAGES),
     ("VALTYPE_I32", VALTYPE_I32), ("VALTYPE_I64", VALTYPE_I64), ("VALTYPE_F32", VALTYPE_F32),

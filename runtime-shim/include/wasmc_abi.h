@@ -11,7 +11,7 @@
 #error "wasmc supports 64-bit targets only (abi.PTR == 8)"
 #endif
 
-#define WASMC_ABI_VERSION 0x21f7969c
+#define WASMC_ABI_VERSION 0x1a4eed31
 
 #define WASMC_PTR_SIZE 0x8
 #define WASMC_VAL_SIZE 0x10
@@ -21,6 +21,7 @@
 #define WASMC_NO_INDEX 0xffffffffULL
 #define WASMC_NO_MAX 0xffffffffffffffffULL
 #define WASMC_RESERVATION 0x200000000ULL
+#define WASMC_VMCTX_FLAG_HAS_MEMORY0 0x1
 #define WASMC_MEMORY_FLAG_64 0x1
 #define WASMC_MEMORY_FLAG_BOUNDS_CHECKED 0x2
 #define WASMC_MEMORY_FLAG_SHARED 0x4
@@ -132,7 +133,7 @@ typedef struct wasmc_hostfunc {
 /* Per-instance context; compiled code receives a pointer to it. */
 typedef struct wasmc_vmctx {
     uint32_t magic; /* +0: VMCTX_MAGIC */
-    uint32_t flags; /* +4 */
+    uint32_t flags; /* +4: VMCTX_FLAG_* */
     struct wasmc_limits * limits; /* +8: per-thread limits (stack_limit is checked in every prologue) */
     void * builtins; /* +16: const wasmc_builtins * (function pointers into the shim) */
     void * instance; /* +24: the shim's private instance record */

@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "wasmc_abi.h"
+#include "wasmc_rt.h" /* WASMC_API */
 
 typedef struct wasmc_wasi wasmc_wasi;
 
@@ -48,16 +49,16 @@ typedef struct wasmc_wasi_config {
 } wasmc_wasi_config;
 
 /* Create a context; NULL on failure with a one-line reason in err. */
-wasmc_wasi *wasmc_wasi_new(const wasmc_wasi_config *config, char *err, size_t errlen);
-void wasmc_wasi_free(wasmc_wasi *wasi);
+WASMC_API wasmc_wasi *wasmc_wasi_new(const wasmc_wasi_config *config, char *err, size_t errlen);
+WASMC_API void wasmc_wasi_free(wasmc_wasi *wasi);
 
 /* The exit code recorded by proc_exit (valid after a WASMC_TRAP_EXIT). */
-int32_t wasmc_wasi_exit_code(const wasmc_wasi *wasi);
+WASMC_API int32_t wasmc_wasi_exit_code(const wasmc_wasi *wasi);
 
 /* Find the preview1 function NAME ("fd_write", ...).  On success sets *fn and
  * *sig (the Wasm signature as a string of value-type letters, params ':'
  * results, e.g. "iiii:i" with i=i32, I=i64) and returns 1; returns 0 for an
  * unknown name. */
-int wasmc_wasi_lookup(const char *name, wasmc_host_fn *fn, const char **sig);
+WASMC_API int wasmc_wasi_lookup(const char *name, wasmc_host_fn *fn, const char **sig);
 
 #endif /* WASMC_WASI_H */

@@ -334,6 +334,7 @@ static wasmc_instance *instance_build(wasmc_store *st, wasmc_image *img, const w
     memset(vm, 0, h->vmctx_size);
     wasmc_vmctx *v = inst->vmctx;
     v->magic = WASMC_VMCTX_MAGIC;
+    v->flags = h->nmemories ? WASMC_VMCTX_FLAG_HAS_MEMORY0 : 0;
     v->limits = &st->limits;
     v->builtins = (void *)&wasmc_builtins_table;
     v->instance = inst;
