@@ -31,7 +31,7 @@ from .errors import LinkError, MalformedError, Trap, UnsupportedError, Validatio
 M32, M64 = (1 << 32) - 1, (1 << 64) - 1
 
 # Wasm 3.0 features whose modules this wasmc can run.
-RUNNABLE_FEATURES = frozenset({"multi_memory", "extended_const", "memory64"})
+RUNNABLE_FEATURES = frozenset({"multi_memory", "extended_const", "memory64", "relaxed_simd"})
 
 
 @dataclass

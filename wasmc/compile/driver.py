@@ -131,10 +131,26 @@ def build(data: bytes, slice_specs=None, options: BuildOptions = BuildOptions(),
         "options": {"opt_level": options.opt_level},
         "source": {"name": os.path.basename(source_name), "sha256": hashlib.sha256(data).hexdigest(),
                    "size": len(data)},
-        "features": sorted(module.features_used),
+        "features": features_used(module),
     }
     meta.update(descriptor.interface(module))
     return pack(meta, slices, data if options.keep_wasm else None)
+
+
+def features_used(module) -> list:
+    """Post-MVP features the module uses (instructions and module shape)."""
+    feats = {ins[0].feature for code in module.codes for ins in code.body}
+    for g in module.globals:
+        feats.update(ins[0].feature for ins in g.init)
+    mems = module.all_memories()
+    if len(mems) > 1:
+        feats.add("multi_memory")
+    if any(m.limits.is64 for m in mems) or any(t.limits.is64 for t in module.all_tables()):
+        feats.add("memory64")
+    if module.tags or any(i.kind == "tag" for i in module.imports):
+        feats.add("exceptions")
+    feats.discard("mvp")
+    return sorted(feats)
 
 
 def cache_key(data: bytes, slice_specs, options: BuildOptions) -> str:

@@ -664,7 +664,15 @@ def _drop(L, ins):
         # loads whose value is unused: hand the value to an empty asm
         # statement (it touches only "inaccessible" memory, so it blocks no optimisation
         # of Wasm memory accesses).
-        L.emit(f'call void asm sideeffect "", "r"({lltype(t) if lltype(t) != "<16 x i8>" else "<16 x i8>"} {v}) #3')
+        if t == "v128":
+            # No target has an "r" register for a 128-bit vector: pass both
+            # 64-bit halves (so neither half of the load can be narrowed away).
+            w = L.op(f"bitcast <16 x i8> {v} to <2 x i64>")
+            lo = L.op(f"extractelement <2 x i64> {w}, i32 0")
+            hi = L.op(f"extractelement <2 x i64> {w}, i32 1")
+            L.emit(f'call void asm sideeffect "", "r,r"(i64 {lo}, i64 {hi}) #3')
+        else:
+            L.emit(f'call void asm sideeffect "", "r"({lltype(t)} {v}) #3')
 
 
 def _select(L, ins):
@@ -966,8 +974,13 @@ def _fun(kind):
         lt = LLT[t]
         if kind == "neg":
             r = L.op(f"fneg {lt} {v}")
-        else:
+        elif kind in ("abs", "sqrt"):
             r = L.op(f"call {lt} @llvm.{intr[kind]}.{_fsuffix(t)}({lt} {v})")
+        else:
+            # ceil/floor/trunc/nearest: LLVM's riscv64 expansion passes a
+            # signalling NaN through unchanged; quiet the operand first.
+            q = _quiet(L, v, t)
+            r = L.op(f"call {lt} @llvm.{intr[kind]}.{_fsuffix(t)}({lt} {q})")
         L.push(r, t)
     return h
 
@@ -1009,13 +1022,13 @@ def _fbin(kind):
             r = L.op(f"f{kind} {lt} {a}, {b}")
         elif kind in ("min", "max"):
             # llvm.minimum/maximum return a NaN operand unchanged (even a
-            # signalling one); Wasm wants an arithmetic (quiet) NaN, which
-            # a + b produces whenever either operand is a NaN.
+            # signalling one); Wasm wants an arithmetic (quiet) NaN, so the
+            # result goes through llvm.canonicalize (quiets NaNs, keeps
+            # everything else; an `a + b` fix-up would be folded away for a
+            # -0.0 constant operand).
             m = L.op(f"call {lt} @llvm.{'minimum' if kind == 'min' else 'maximum'}.{_fsuffix(t)}"
                      f"({lt} {a}, {lt} {b})")
-            nan = L.op(f"fcmp uno {lt} {a}, {b}")
-            q = L.op(f"fadd {lt} {a}, {b}")
-            r = L.op(f"select i1 {nan}, {lt} {q}, {lt} {m}")
+            r = _quiet(L, m, t)
         else:
             r = L.op(f"call {lt} @llvm.copysign.{_fsuffix(t)}({lt} {a}, {lt} {b})")
         L.push(r, t)
@@ -1187,7 +1200,7 @@ def _intrinsic_decls(text: str) -> str:
 
     decls = []
     seen = set()
-    for m in re.finditer(r"call (\S+|\{[^}]*\}) @(llvm\.[\w.]+)\(([^)]*)\)", text):
+    for m in re.finditer(r"call (<[^>]*>|\{[^}]*\}|\S+) @(llvm\.[\w.]+)\(([^)]*)\)", text):
         name = m.group(2)
         if name in seen:
             continue
@@ -1216,8 +1229,20 @@ def _arg_types(arglist: str) -> list:
         out.append(cur.strip())
     types = []
     for a in out:
-        # the value is the last token; the type is everything before it
-        types.append(a.rsplit(" ", 1)[0])
+        # the type is the first token, or the first bracketed group
+        # ("<4 x i32> <i32 1, ...>": the value may contain spaces too)
+        if a[0] in "<{[":
+            depth = 0
+            for i, ch in enumerate(a):
+                if ch in "<{[":
+                    depth += 1
+                elif ch in ">}]":
+                    depth -= 1
+                    if depth == 0:
+                        break
+            types.append(a[:i + 1])
+        else:
+            types.append(a.split(" ", 1)[0])
     return types
 
 
@@ -1456,3 +1481,6 @@ def _elem_items_fn(info, i, e) -> str:
     lines += ["  ret void", "}"]
     fns.append("\n".join(lines))
     return "\n\n".join(fns)
+
+
+from . import lower_simd  # noqa: E402,F401  (registers the 0xFD handlers)

@@ -153,7 +153,9 @@ def _to_bits(t: str, v, store: Store) -> tuple[int, int]:
 
 
 def _from_bits(t: str, lo: int, hi: int, store: Store):
+    # A 32-bit result only writes the low half of its slot: mask the rest.
     if t == "i32":
+        lo &= _M32
         return lo - (1 << 32) if lo & 0x80000000 else lo
     if t == "i64":
         return lo - (1 << 64) if lo & (1 << 63) else lo

@@ -232,7 +232,6 @@ class Module:
     # Filled by the validator: canonical id per type index (equal ids <=>
     # equivalent types under the iso-recursive equivalence of Wasm 3.0).
     canonical: list | None = None
-    features_used: set = field(default_factory=set)
 
     # --- combined index spaces (imports first, then definitions) -----------
     def imported(self, kind: str) -> list:
