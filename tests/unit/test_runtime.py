@@ -219,3 +219,21 @@ def test_func_type_helpers():
     assert ft == wasmc.FuncType(("i32", "f64"), ("i64",))
     with pytest.raises(ValueError):
         wasmc.FuncType(["int"], [])
+
+
+def test_modules_instances_and_stores_are_freed(tmp_path):
+    """A host that loads and instantiates over and over must not accumulate
+    mapped images (the loader's table has 4096 slots) or 8 GiB memory
+    reservations: everything is freed when the Python objects go away."""
+    from wasmc.compile.cache import compile_cached
+
+    path = compile_cached((CORPUS / "traps.wasm").read_bytes())
+
+    def vm_kb() -> int:
+        return int(open("/proc/self/status").read().split("VmSize:")[1].split()[0])
+
+    before = vm_kb()
+    for i in range(4200):
+        m = wasmc.Module.load(path)
+        assert wasmc.Instance(m).exports["add"](i, 1) == i + 1
+    assert vm_kb() - before < 64 * 1024 * 1024  # far less than a few reservations' worth

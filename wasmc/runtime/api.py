@@ -24,6 +24,7 @@ import itertools
 import os
 import struct
 import threading
+import weakref
 from pathlib import Path
 
 from .. import abi, container
@@ -90,9 +91,12 @@ class Store:
         self._externrefs: dict = {}  # handle -> object
         self._extern_handles: dict = {}  # id(object) -> handle
         self._handle_counter = itertools.count(1)
-        self._hostfuncs: dict = {}  # key -> Func (for the C callback)
-        self._funcs_by_ptr: dict = {}  # funcref address -> Func
-        self._keep: list = []  # objects that must outlive the C store (instances, wasi contexts)
+        # Python host functions the C store may call, by callback token
+        self._hostfuncs: dict = {}
+        # funcref address -> Func, so one function keeps one identity (weak:
+        # a Func holds its store, the store must not hold it back)
+        self._funcs_by_ptr = weakref.WeakValueDictionary()
+        self._keep: list = []  # objects the C store points into (WASI contexts)
         self._wasi = None  # the WASI context linked into this store, if any
 
     def __del__(self):
@@ -100,6 +104,8 @@ class Store:
         if ptr:
             self._lib.wasmc_store_free(ptr)
             self._ptr = None
+        for token in getattr(self, "_hostfuncs", ()):
+            _TOKEN_STORE.pop(token, None)
 
     # externref handles: stable per object for the store's lifetime
     def _externref(self, obj) -> int:
@@ -210,7 +216,7 @@ def _trap(err: shim.Error, store: Store | None) -> Exception:
 class Module:
     """A compiled module: one slice of a .wasmu mapped for this machine."""
 
-    _by_image: dict = {}  # image address -> Module (for backtraces)
+    _by_image = weakref.WeakValueDictionary()  # image address -> Module (for backtraces)
 
     def __init__(self, data: bytes, *, opt_level: int = 2, cache: bool = True):
         from ..compile.cache import compile_cached  # loads the compiler (and llvmlite)
@@ -332,12 +338,13 @@ class Func:
         self._c_data = None
         self._ptr = None  # funcref address (in its store)
         self._store = None
-        self._owner = None
+        self._owner = None  # what a native function's data pointer points into
         self._per_store: dict = {}
 
     @classmethod
     def _native(cls, type: FuncType, fn_address: int, data: int, owner=None) -> "Func":
-        """A host function implemented in C (``wasmc_host_callback``), e.g. WASI."""
+        """A host function implemented in C (``wasmc_host_callback``), e.g. WASI;
+        OWNER keeps the object behind DATA alive."""
         f = cls(type, None)
         f._c_fn = fn_address
         f._c_data = data
@@ -345,7 +352,7 @@ class Func:
         return f
 
     @classmethod
-    def _from_ptr(cls, ptr: int, store: Store, type: FuncType | None = None, owner=None) -> "Func":
+    def _from_ptr(cls, ptr: int, store: Store, type: FuncType | None = None) -> "Func":
         f = store._funcs_by_ptr.get(ptr)
         if f is not None:
             return f
@@ -356,7 +363,7 @@ class Func:
         f._per_store = {}
         f._ptr = ptr
         f._store = store
-        f._owner = owner
+        f._owner = None
         if type is None:
             fr = shim.Funcref.from_address(ptr)
             type = _TYPES_BY_ID.get(fr.type_id)
@@ -377,14 +384,16 @@ class Func:
                 fn, data = self._c_fn, self._c_data
             else:
                 fn, data = _HOST_CB_ADDR, next(_host_tokens)
-                _HOSTFUNCS[data] = (self, store)
+                store._hostfuncs[data] = self
+                _TOKEN_STORE[data] = weakref.ref(store)
             p = store._lib.wasmc_hostfunc_new(store._ptr, fn, data, key, len(key),
                                               len(self.type.params), len(self.type.results))
             if not p:
                 raise MemoryError("cannot create a host function")
             self._per_store[id(store)] = p
             store._funcs_by_ptr[p] = self
-            store._keep.append(self)
+            if self._c_fn is not None:
+                store._keep.append(self)
         return p
 
     def __call__(self, *args):
@@ -426,15 +435,17 @@ class Func:
         return list(buf[: 2 * len(t.results)])
 
 
-_HOSTFUNCS: dict = {}
+#: callback token -> weak reference to the store whose C records use it
+_TOKEN_STORE: dict = {}
 _host_tokens = itertools.count(1)
 
 
 def _host_dispatch(env, caller, values) -> int:
     """The one C callback behind every Python host function."""
     try:
-        hf = shim_hostfunc(env)
-        func, store = _HOSTFUNCS[hf]
+        token = shim_hostfunc(env)
+        store = _TOKEN_STORE[token]()
+        func = store._hostfuncs[token]
         t = func.type
         n = max(len(t.params), len(t.results), 1)
         slots = (ctypes.c_uint64 * (2 * n)).from_address(values)
@@ -471,7 +482,7 @@ class Memory:
     """A linear memory; ``data`` is a writable memoryview of its current bytes."""
 
     def __init__(self, min_pages: int, max_pages: int | None = None, *, is64: bool = False, _ptr=None,
-                 _owner=None):
+                 _store=None):
         self._lib = shim.lib()
         if _ptr is None:
             err = shim.Error()
@@ -484,7 +495,7 @@ class Memory:
         else:
             self._owned = False
         self._ptr = _ptr
-        self._owner = _owner
+        self._store = _store  # an exported memory lives as long as its store
 
     def __del__(self):
         if getattr(self, "_owned", False) and self._ptr:
@@ -582,7 +593,7 @@ class Global:
     """A global variable of a value type."""
 
     def __init__(self, type: str, mutable: bool, value=0, *, store: Store | None = None, _ptr=None,
-                 _store=None, _owner=None):
+                 _store=None):
         self._lib = shim.lib()
         if _ptr is None:
             if type not in VALTYPES:
@@ -599,7 +610,6 @@ class Global:
             self._store = _store
             self._owned = False
         self._ptr = _ptr
-        self._owner = _owner
         g = shim.Global.from_address(_ptr)
         self.type = ctypes.string_at(g.key, g.key_len).decode()
         self.mutable = bool(g.mutable)
@@ -688,9 +698,17 @@ class Instance:
                 raise LinkError(f"import {imp['module']}::{imp['name']}: {kind} imports are not supported yet")
         err = shim.Error()
         lib = shim.lib()
-        store._keep.append(module)
-        store._keep.extend(ext for _, ext in externs)
+        # (The C side retains the image, memories, tables and globals it uses;
+        # host functions stay alive in store._hostfuncs.)
         ptr = lib.wasmc_instance_new(store._ptr, module._image, arr, len(externs), ctypes.byref(err))
+        if not ptr and err.kind == shim.ERR_RESOURCE:
+            # Address space is held by unreachable stores that the cyclic
+            # garbage collector has not freed yet: free them and retry once.
+            import gc
+
+            gc.collect()
+            err = shim.Error()
+            ptr = lib.wasmc_instance_new(store._ptr, module._image, arr, len(externs), ctypes.byref(err))
         if not ptr:
             if err.kind == shim.ERR_TRAP:
                 raise _trap(err, store)
@@ -710,15 +728,13 @@ class _Exports(dict):
                 continue
             kind = e["kind"]
             if kind == "func":
-                x = Func._from_ptr(out.ptr, store, FuncType.from_meta(e["type"]), owner=inst)
+                x = Func._from_ptr(out.ptr, store, FuncType.from_meta(e["type"]))
             elif kind == "memory":
-                x = Memory(0, _ptr=out.ptr, _owner=inst)
-                x._store = store
+                x = Memory(0, _ptr=out.ptr, _store=store)
             elif kind == "table":
                 x = Table(_ptr=out.ptr, _store=store)
-                x._owner = inst
             elif kind == "global":
-                x = Global("i32", False, _ptr=out.ptr, _store=store, _owner=inst)
+                x = Global("i32", False, _ptr=out.ptr, _store=store)
             else:
                 continue
             self[e["name"]] = x
