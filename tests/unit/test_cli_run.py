@@ -140,3 +140,22 @@ def test_spec_test_command_reports_failures(tmp_path):
     assert lines[-1] == "3 passed, 2 failed, 0 skipped"
     assert any("t.json:3:" in x and "expected i32 0x5, got 0x4" in x for x in lines)
     assert any("t.json:4:" in x and "expected a trap" in x for x in lines)
+
+
+def test_unsupported_feature_is_a_clean_build_error(tmp_path):
+    """Valid Wasm 3.0 that is not lowered yet (here: a tail call) fails at
+    build time with exit code 5 and names the feature; no output is written."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from wasmbuild import Mod, uleb, vec
+
+    m = Mod()
+    t = m.functype([], [])
+    m.funcs.append(uleb(t))
+    body = vec([]) + b"\x12" + uleb(0) + b"\x0b"  # return_call 0
+    m.codes.append(uleb(len(body)) + body)
+    src = tmp_path / "tail.wasm"
+    src.write_bytes(m.build())
+    out = tmp_path / "tail.wasmu"
+    line = one_line_error(wasmc("build", src, "-o", out), 5)
+    assert "return_call" in line and "tail_call" in line
+    assert not out.exists()

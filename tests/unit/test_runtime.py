@@ -237,3 +237,20 @@ def test_modules_instances_and_stores_are_freed(tmp_path):
         m = wasmc.Module.load(path)
         assert wasmc.Instance(m).exports["add"](i, 1) == i + 1
     assert vm_kb() - before < 64 * 1024 * 1024  # far less than a few reservations' worth
+
+
+def test_faults_outside_guest_code_keep_their_default_action(tmp_path):
+    """The trap handler only claims faults in guest code: a host crash while
+    the runtime is loaded still kills the process with SIGSEGV."""
+    import subprocess
+    import sys
+
+    code = (
+        "import ctypes, wasmc\n"
+        f"m = wasmc.Module(open({str(CORPUS / 'traps.wasm')!r}, 'rb').read())\n"
+        "i = wasmc.Instance(m)\n"
+        "assert i.exports['add'](1, 2) == 3\n"
+        "ctypes.string_at(0)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == -11, (r.returncode, r.stderr)
