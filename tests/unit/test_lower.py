@@ -122,7 +122,7 @@ def test_runaway_recursion_is_not_turned_into_a_loop():
     m.codes.append(uleb(len(body)) + body)
     mod = decode_module(m.build())
     validate_module(mod)
-    ir = ModuleLowering(mod).module_ir([0], True, 1)
+    ir = ModuleLowering(mod).module_ir([0], True)
     host = targets.host()
     asm = llvm.emit_assembly(ir, host, host.tier(), 2)
     fn = asm.split("wasm_func_0:", 1)[1].split(".Lfunc_end0", 1)[0]

@@ -81,7 +81,7 @@ def _simd_module():
 def simd_ir() -> str:
     module = _simd_module()
     n = len(module.codes)
-    return ModuleLowering(module).module_ir(list(range(n)), True, n)
+    return ModuleLowering(module).module_ir(list(range(n)), True)
 
 
 def _undefined_symbols(obj: bytes) -> set:

@@ -254,3 +254,29 @@ def test_faults_outside_guest_code_keep_their_default_action(tmp_path):
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == -11, (r.returncode, r.stderr)
+
+
+def test_a_store_runs_guest_code_on_one_thread_at_a_time(traps_module):
+    """While a host function runs on one thread inside a store's guest code,
+    another thread entering the same store gets a clear error (its stack
+    limit would otherwise corrupt the running thread's)."""
+    traps = wasmc.Instance(traps_module).exports
+    seen = {}
+
+    def f(x):
+        def other():
+            try:
+                traps["add"](1, 2)
+            except wasmc.WasmcError as e:
+                seen["error"] = str(e)
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+        return x
+
+    inst = wasmc.Instance(_host_module(), {"env": {
+        "f": wasmc.Func(wasmc.FuncType(["i32"], ["i32"]), f),
+        "g": wasmc.Func(wasmc.FuncType([], []), lambda: None)}}, store=traps["add"]._store)
+    assert inst.exports["call_f"](1) == 2
+    assert "another thread" in seen.get("error", "")
+    assert traps["add"](1, 2) == 3  # usable again from this thread

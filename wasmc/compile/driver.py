@@ -76,7 +76,7 @@ def partitions(module, size=PARTITION_INSTRS) -> list:
 
 def lower_partitions(module, lowering: ModuleLowering, size=PARTITION_INSTRS) -> list:
     parts = partitions(module, size)
-    return [lowering.module_ir(p, i == 0, len(module.codes)) for i, p in enumerate(parts)]
+    return [lowering.module_ir(p, i == 0) for i, p in enumerate(parts)]
 
 
 def compile_slices(module, slice_specs, options: BuildOptions) -> list:

@@ -36,6 +36,7 @@ results (simpler, but the O0 code used by tests is then much slower).
 
 from __future__ import annotations
 
+import re
 import struct
 
 from .. import abi
@@ -783,8 +784,7 @@ def _elem_drop(L, ins):
 
 
 def _ref_null(L, ins):
-    h = ins[1]
-    L.push("null", RefType(True, h if h in ("func", "extern") else h))
+    L.push("null", RefType(True, ins[1]))
 
 
 def _ref_is_null(L, ins):
@@ -1194,13 +1194,15 @@ def register_handlers(handlers: dict):
 # Whole functions and the module
 # ---------------------------------------------------------------------------
 
+_CALLED_FUNC = re.compile(r"@wasm_func_(\d+)\(")
+_INTRINSIC_CALL = re.compile(r"call (<[^>]*>|\{[^}]*\}|\S+) @(llvm\.[\w.]+)\(([^)]*)\)")
+
+
 def _intrinsic_decls(text: str) -> str:
     """Declarations for the llvm.* intrinsics TEXT uses (scanned, so none is missing)."""
-    import re
-
     decls = []
     seen = set()
-    for m in re.finditer(r"call (<[^>]*>|\{[^}]*\}|\S+) @(llvm\.[\w.]+)\(([^)]*)\)", text):
+    for m in _INTRINSIC_CALL.finditer(text):
         name = m.group(2)
         if name in seen:
             continue
@@ -1262,7 +1264,7 @@ def lower_function(info: ModuleInfo, defined_index: int) -> list:
     header = f"define hidden {ret_type(ft.results)} @wasm_func_{defined_index}({sig}) {FN_ATTRS} {{"
     entry = ["entry:"]
     for i, t in enumerate(local_types):
-        entry.append(f"  %local{i} = alloca {lltype(t)}, align {ALIGN.get(t, 8) if not isinstance(t, RefType) else 8}")
+        entry.append(f"  %local{i} = alloca {lltype(t)}, align {ALIGN.get(t, 8)}")
     for i, t in enumerate(params):
         entry.append(f"  store {lltype(t)} %p{i}, ptr %local{i}")
     for i in range(len(params), len(local_types)):
@@ -1307,16 +1309,14 @@ class ModuleLowering:
         """Trampolines, adapters and constant-expression functions."""
         return "\n\n".join(lower_support(self.info))
 
-    def module_ir(self, defined_indices, with_support: bool, all_functions: int) -> str:
+    def module_ir(self, defined_indices, with_support: bool) -> str:
         """A complete IR module holding DEFINED_INDICES (and the support code)."""
         body = self.function_ir(defined_indices)
         if with_support:
             body += "\n\n" + self.support_ir()
         # Functions defined in other partitions are declared.
         mine = set(defined_indices)
-        import re
-
-        called = set(int(x) for x in re.findall(r"@wasm_func_(\d+)\(", body))
+        called = set(int(x) for x in _CALLED_FUNC.findall(body))
         decls = []
         for i in sorted(called - mine):
             ft = self.info.types[self.module.funcs[i]].comp
