@@ -155,7 +155,9 @@ class ScriptRunner:
 
             t = targets.get(self.target)
             specs = [(t, t.tier())]
-        path = compile_cached(data, opt_level=self.opt_level, slice_specs=specs or host_slice_specs())
+        # In-process compilation: thousands of tiny, trusted modules.
+        path = compile_cached(data, opt_level=self.opt_level, slice_specs=specs or host_slice_specs(),
+                              isolate=False)
         return self.api.Module.load(path)
 
     def _instantiate(self, module):

@@ -118,3 +118,17 @@ def test_recipes_check_their_range():
     fits = signed(32)
     assert fits(2**31 - 1) and fits(-2**31) and not fits(2**31) and not fits(-2**31 - 1)
     assert pc32.check is not None and not pc32.check(2**31)
+
+
+def test_an_llvm_abort_is_a_compile_error_not_a_crash():
+    """LLVM aborts the process on some internal errors (here: an inline-asm
+    constraint no x86 register can satisfy).  The driver compiles in worker
+    processes, so the caller gets a CompileError and carries on."""
+    from wasmc.compile.driver import compile_isolated
+
+    bad = ('define hidden void @f(<16 x i8> %v) #0 {\n'
+           '  call void asm sideeffect "", "r"(<16 x i8> %v)\n  ret void\n}\n' + ATTRS)
+    with pytest.raises(CompileError, match="LLVM aborted"):
+        compile_isolated([(bad, "x86_64", TIER.name, 2, "bad")], 1)
+    good = "define hidden void @g() #0 {\n  ret void\n}\n" + ATTRS
+    assert compile_isolated([(good, "x86_64", TIER.name, 2, "good")], 1)[0][:4] == b"\x7fELF"

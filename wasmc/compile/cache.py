@@ -38,9 +38,9 @@ def host_slice_specs():
 
 
 def compile_cached(data: bytes, opt_level: int = 2, use_cache: bool = True, source_name="module.wasm",
-                   slice_specs=None) -> Path:
+                   slice_specs=None, isolate: bool = True) -> Path:
     specs = slice_specs or host_slice_specs()
-    opts = BuildOptions(opt_level=opt_level)
+    opts = BuildOptions(opt_level=opt_level, isolate=isolate)
     d = cache_dir()
     key = cache_key(data, specs, opts)
     path = d / key[:2] / f"{key}.wasmu"

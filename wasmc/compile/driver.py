@@ -8,8 +8,14 @@
 Partitions: functions are split into contiguous chunks of roughly equal
 instruction count; partition 0 also holds the trampolines, adapters and
 constant-expression functions.  Calls between partitions become ordinary
-undefined symbols the image linker resolves.  Small modules compile
-in-process (a worker's start-up costs more than they take).
+undefined symbols the image linker resolves.
+
+Isolation: LLVM reports some internal failures by aborting the process.  By
+default every partition is compiled in a worker process of a pool kept for
+the life of the calling process, so such an abort becomes a CompileError
+(exit code 10) instead of killing ``wasmc build`` or the Python program that
+called ``wasmc.Module``.  ``BuildOptions(isolate=False)`` compiles in the
+calling process (the spec-test runner does, for thousands of tiny modules).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from dataclasses import dataclass
 from .. import __version__, abi
 from .. import targets as _targets
 from ..container import Slice, pack
+from ..errors import CompileError
 from ..wasm.decode import decode_module
 from ..wasm.validate import validate_module
 from . import descriptor
@@ -30,8 +37,6 @@ from .lower import ModuleLowering
 
 # A partition holds about this many Wasm instructions.
 PARTITION_INSTRS = 40000
-# Below this many instructions everything compiles in the calling process.
-INPROCESS_INSTRS = 60000
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class BuildOptions:
     opt_level: int = 2
     jobs: int = 0  # 0 = os.cpu_count()
     keep_wasm: bool = True
+    isolate: bool = True  # compile in worker processes (an LLVM abort is a CompileError)
 
 
 def _compile_partition(args):
@@ -59,6 +65,34 @@ def _libcalls(target_name, tier_name):
 
 
 _LIBCALL_CACHE: dict = {}
+_POOL = None
+
+
+def _pool(jobs: int):
+    """The process-wide worker pool (created on first use, reused after)."""
+    global _POOL
+    if _POOL is None or _POOL._max_workers < jobs:  # noqa: SLF001 - no public accessor
+        import multiprocessing
+
+        if _POOL is not None:
+            _POOL.shutdown(wait=False)
+        # forkserver: workers start from a clean interpreter, never a fork of
+        # a process whose llvmlite (or application threads) hold locks.
+        _POOL = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("forkserver"))
+    return _POOL
+
+
+def compile_isolated(work: list, jobs: int) -> list:
+    """Run _compile_partition over WORK in the worker pool."""
+    global _POOL
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return list(_pool(jobs).map(_compile_partition, work))
+    except BrokenProcessPool:
+        _POOL = None
+        raise CompileError("LLVM aborted while compiling this module (an internal error in wasmc; "
+                           "please report it with the .wasm)") from None
 
 
 def partitions(module, size=PARTITION_INSTRS) -> list:
@@ -82,20 +116,14 @@ def lower_partitions(module, lowering: ModuleLowering, size=PARTITION_INSTRS) ->
 def compile_slices(module, slice_specs, options: BuildOptions) -> list:
     """Compile MODULE for each (target, tier); returns a list of Slice with data."""
     lowering = ModuleLowering(module)
-    total = sum(len(c.body) for c in module.codes)
     irs = lower_partitions(module, lowering)
     jobs = options.jobs or os.cpu_count() or 1
     work = []
     for target, tier in slice_specs:
         for k, ir in enumerate(irs):
             work.append((ir, target.name, tier.name, options.opt_level, f"part{k}"))
-    use_pool = jobs > 1 and (total >= INPROCESS_INSTRS or len(work) > 1 and total >= INPROCESS_INSTRS // 4)
-    if use_pool:
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=ctx) as ex:
-            objects = list(ex.map(_compile_partition, work))
+    if options.isolate:
+        objects = compile_isolated(work, jobs)
     else:
         objects = [_compile_partition(w) for w in work]
     from ..link.image import link
@@ -159,7 +187,7 @@ def cache_key(data: bytes, slice_specs, options: BuildOptions) -> str:
     h = hashlib.sha256()
     h.update(data)
     h.update(f"|wasmc {__version__}|abi {abi.ABI_VERSION}|llvm {llvm.llvm_version()}"
-             f"|O{options.opt_level}|keep {options.keep_wasm}".encode())
+             f"|O{options.opt_level}|keep {options.keep_wasm}".encode())  # (isolation changes no output)
     for t, tier in slice_specs:
         h.update(f"|{t.name}:{tier.name}:{tier.cpu}:{tier.features}".encode())
     h.update(_compiler_fingerprint())
