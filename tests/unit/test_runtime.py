@@ -280,3 +280,16 @@ def test_a_store_runs_guest_code_on_one_thread_at_a_time(traps_module):
     assert inst.exports["call_f"](1) == 2
     assert "another thread" in seen.get("error", "")
     assert traps["add"](1, 2) == 3  # usable again from this thread
+
+
+def test_tables_do_not_cross_stores():
+    """A table holds references into its store's instances: linking it into
+    another store's instance is refused (its elements could dangle)."""
+    prov = wasmc.Instance(_table_provider())
+    with pytest.raises(wasmc.LinkError, match="store it belongs to"):
+        wasmc.Instance(_table_user(), {"lib": {"t": prov.exports["t"]}}, store=wasmc.Store())
+    t = wasmc.Table("funcref", 2)
+    user = wasmc.Instance(_table_user(), {"lib": {"t": t}})
+    assert user.store is t._store
+    with pytest.raises(wasmc.Trap, match="uninitialized element"):
+        user.exports["call"](0)

@@ -685,13 +685,19 @@ class Instance:
             elif kind == "table":
                 if not isinstance(ext, Table):
                     raise LinkError(f"incompatible import type for {imp['module']}::{imp['name']}: expected a table")
-                if ext._store is not None and ext._store is not store and not ext._owned:
-                    raise LinkError("a table exported by an instance can only be used in that instance's store")
+                if ext._store is not store:
+                    # Its elements are references into one store's instances;
+                    # used from another store they could outlive their targets.
+                    raise LinkError(f"import {imp['module']}::{imp['name']}: a table can only be used by "
+                                    "instances of the store it belongs to")
                 arr[i].kind = abi.EXTERN_TABLE
                 arr[i].ptr = ext._ptr
             elif kind == "global":
                 if not isinstance(ext, Global):
                     raise LinkError(f"incompatible import type for {imp['module']}::{imp['name']}: expected a global")
+                if ext.type in ("funcref", "externref") and ext._store is not store:
+                    raise LinkError(f"import {imp['module']}::{imp['name']}: a reference-typed global can only "
+                                    "be used by instances of the store it belongs to")
                 arr[i].kind = abi.EXTERN_GLOBAL
                 arr[i].ptr = ext._ptr
             else:
