@@ -205,8 +205,15 @@ def _load_any(path: str):
 
 
 def _run(module, file, invoke, preloads, dirs, envs, inherit_env, args):
+    import signal
+
     from .runtime.api import Instance, Store
     from .runtime.wasi import WasiConfig, link_wasi
+
+    # Guest code never returns to the Python interpreter loop while it runs, so
+    # Python's own Ctrl-C handling would wait for it forever: let SIGINT end
+    # the process directly, as it would a native program.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
     store = Store()
     imports: dict = {}

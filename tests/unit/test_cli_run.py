@@ -159,3 +159,27 @@ def test_unsupported_feature_is_a_clean_build_error(tmp_path):
     line = one_line_error(wasmc("build", src, "-o", out), 5)
     assert "return_call" in line and "tail_call" in line
     assert not out.exists()
+
+
+def test_ctrl_c_stops_a_spinning_guest(tmp_path):
+    """SIGINT ends `wasmc exec` even while guest code loops forever."""
+    import signal
+    import time
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from wasmbuild import Mod, name, uleb, vec
+
+    m = Mod()
+    t = m.functype([], [])
+    m.funcs.append(uleb(t))
+    m.exports.append(name("spin") + b"\x00" + uleb(0))
+    body = vec([]) + b"\x03\x40\x0c\x00\x0b" + b"\x0b"  # loop br 0 end
+    m.codes.append(uleb(len(body)) + body)
+    src = tmp_path / "spin.wasm"
+    src.write_bytes(m.build())
+    p = subprocess.Popen([*WASMC, "run", str(src), "--invoke", "spin"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    time.sleep(3)
+    assert p.poll() is None  # still spinning
+    p.send_signal(signal.SIGINT)
+    assert p.wait(timeout=30) == -signal.SIGINT
