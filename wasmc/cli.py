@@ -231,6 +231,9 @@ def _run(module, file, invoke, preloads, dirs, envs, inherit_env, args):
         imports[name] = dict(pre.exports)
     try:
         inst = Instance(module, imports, store=store)
+        init = inst.exports.get("_initialize")
+        if invoke is not None and init is not None and hasattr(init, "call"):
+            init()  # a WASI "reactor" initialises itself before any export is called
         if invoke is not None:
             f = inst.exports.get(invoke)
             if f is None or not hasattr(f, "call"):
