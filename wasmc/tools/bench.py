@@ -6,6 +6,10 @@ Suites (``--suite``, default all available):
               in MB/s and microseconds per instruction
 ``compile``   ``wasmc build`` wall time per phase (front end, lowering,
               LLVM, link) for a few sightglass modules at -O2
+``kernels``   run time of shared/kernels built three ways: native clang -O2,
+              ``wasmc exec`` of a -O2 artifact (whole process, so Python
+              start-up is included), and wasmtime (its Python API, run only,
+              compile excluded); median of N runs each
 
 Results go to ``bench-results/<suite>.json`` and a Markdown table is printed,
 ready for docs/benchmarks.md.  Timings are wall-clock medians/minimums on
@@ -111,7 +115,64 @@ def _table(res: dict) -> str:
     return "\n".join(out)
 
 
-SUITES = {"frontend": frontend, "compile": compile_}
+def kernels(runs: int) -> dict:
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    clang = shutil.which("clang")
+    if clang is None:
+        raise SystemExit("the kernels suite needs clang (make install installs it)")
+    work = Path(tempfile.mkdtemp(prefix="wasmc-bench-"))
+    rows = []
+    for src in sorted((SHARED / "kernels").glob("*.c")):
+        k = src.stem
+        wasm, native, art = work / f"{k}.wasm", work / f"{k}.native", work / f"{k}.wasmu"
+        subprocess.run([clang, "--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-o", wasm, src, "-lm"], check=True)
+        subprocess.run([clang, "-O2", "-o", native, src, "-lm"], check=True)
+        subprocess.run([sys.executable, "-m", "wasmc", "build", wasm, "-o", art], check=True)
+
+        def timed(cmd):
+            out = []
+            for _ in range(runs):
+                t = time.perf_counter()
+                subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+                out.append(time.perf_counter() - t)
+            return statistics.median(out)
+
+        t_native = timed([native])
+        t_wasmc = timed([sys.executable, "-m", "wasmc", "exec", art])
+        t_wasmtime = statistics.median(_wasmtime_run(wasm) for _ in range(runs))
+        rows.append({"kernel": k, "native_s": t_native, "wasmc_s": t_wasmc, "wasmtime_run_s": t_wasmtime,
+                     "wasmc/native": t_wasmc / t_native, "wasmc/wasmtime": t_wasmc / t_wasmtime})
+    shutil.rmtree(work, ignore_errors=True)
+    return {"suite": "kernels", "machine": _machine(), "runs": runs, "rows": rows,
+            "note": "wasmc: whole `wasmc exec` process at -O2, x86-64 baseline tier; wasmtime: "
+                    "run of _start only (PyPI wasmtime, Cranelift)"}
+
+
+def _wasmtime_run(wasm: Path) -> float:
+    import wasmtime
+
+    eng = wasmtime.Engine()
+    mod = wasmtime.Module.from_file(eng, str(wasm))
+    linker = wasmtime.Linker(eng)
+    linker.define_wasi()
+    store = wasmtime.Store(eng)
+    cfg = wasmtime.WasiConfig()
+    cfg.stdout_file = os.devnull
+    store.set_wasi(cfg)
+    inst = linker.instantiate(store, mod)
+    t = time.perf_counter()
+    try:
+        inst.exports(store)["_start"](store)
+    except wasmtime.ExitTrap:
+        pass
+    return time.perf_counter() - t
+
+
+SUITES = {"frontend": frontend, "compile": compile_, "kernels": kernels}
 
 
 def main(argv=None):
