@@ -49,8 +49,8 @@ def target_machine(triple: str, cpu: str, features: str, abiname: str, opt: int)
                                         codemodel="small", abiname=abiname)
 
 
-def compile_ir(ir: str, target, tier, opt: int, name: str = "wasm") -> bytes:
-    """IR text -> ELF object bytes for TARGET/TIER at optimisation level OPT (0-3)."""
+def _optimised_module(ir: str, target, tier, opt: int, name: str):
+    """Parse IR for TARGET/TIER, stamp triple and data layout, verify, optimise."""
     tm = target_machine(target.triple, tier.cpu, tier.features, target.abiname, opt)
     try:
         mod = llvm.parse_assembly(ir)
@@ -65,19 +65,18 @@ def compile_ir(ir: str, target, tier, opt: int, name: str = "wasm") -> bytes:
         pto = llvm.create_pipeline_tuning_options(speed_level=opt)
         pb = llvm.create_pass_builder(tm, pto)
         pb.getModulePassManager().run(mod, pb)
+    return tm, mod
+
+
+def compile_ir(ir: str, target, tier, opt: int, name: str = "wasm") -> bytes:
+    """IR text -> ELF object bytes for TARGET/TIER at optimisation level OPT (0-3)."""
+    tm, mod = _optimised_module(ir, target, tier, opt, name)
     return tm.emit_object(mod)
 
 
 def emit_assembly(ir: str, target, tier, opt: int) -> str:
     """For debugging and golden tests: the target assembly of IR."""
-    tm = target_machine(target.triple, tier.cpu, tier.features, target.abiname, opt)
-    mod = llvm.parse_assembly(ir)
-    mod.triple = target.triple
-    mod.data_layout = str(tm.target_data)
-    if opt > 0:
-        pto = llvm.create_pipeline_tuning_options(speed_level=opt)
-        pb = llvm.create_pass_builder(tm, pto)
-        pb.getModulePassManager().run(mod, pb)
+    tm, mod = _optimised_module(ir, target, tier, opt, "wasm")
     return tm.emit_assembly(mod)
 
 

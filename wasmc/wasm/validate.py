@@ -656,29 +656,22 @@ class _Validator:
             return "struct"
         return "array"
 
-    def func_type(self, x) -> FuncType:
+    def _comp_type(self, x, cls, what: str):
         if x >= len(self.types):
             raise _Invalid(f"unknown type {x}")
         c = self.types[x].comp
-        if not isinstance(c, FuncType):
-            raise _Invalid(f"type mismatch: type {x} is not a function type")
+        if not isinstance(c, cls):
+            raise _Invalid(f"type mismatch: type {x} is not {what}")
         return c
+
+    def func_type(self, x) -> FuncType:
+        return self._comp_type(x, FuncType, "a function type")
 
     def struct_type(self, x) -> StructType:
-        if x >= len(self.types):
-            raise _Invalid(f"unknown type {x}")
-        c = self.types[x].comp
-        if not isinstance(c, StructType):
-            raise _Invalid(f"type mismatch: type {x} is not a struct type")
-        return c
+        return self._comp_type(x, StructType, "a struct type")
 
     def array_type(self, x) -> ArrayType:
-        if x >= len(self.types):
-            raise _Invalid(f"unknown type {x}")
-        c = self.types[x].comp
-        if not isinstance(c, ArrayType):
-            raise _Invalid(f"type mismatch: type {x} is not an array type")
-        return c
+        return self._comp_type(x, ArrayType, "an array type")
 
     def top_heap(self, h):
         if type(h) is int:
