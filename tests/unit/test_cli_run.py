@@ -177,7 +177,9 @@ def test_ctrl_c_stops_a_spinning_guest(tmp_path):
     m.codes.append(uleb(len(body)) + body)
     src = tmp_path / "spin.wasm"
     src.write_bytes(m.build())
-    p = subprocess.Popen([*WASMC, "run", str(src), "--invoke", "spin"], stdout=subprocess.PIPE,
+    art = tmp_path / "spin.wasmu"
+    assert wasmc("build", src, "-o", art).returncode == 0
+    p = subprocess.Popen([*WASMC, "exec", str(art), "--invoke", "spin"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
     time.sleep(3)
     assert p.poll() is None  # still spinning
