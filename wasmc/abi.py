@@ -376,7 +376,7 @@ def builtin_offset(name: str) -> int:
 #: not expand inline on some target).  The linker resolves exactly these from
 #: wasmc's libcall object; any other undefined symbol is a LinkError.
 LIBCALLS = ("memcpy", "memmove", "memset", "ceil", "ceilf", "floor", "floorf", "trunc", "truncf",
-            "roundeven", "roundevenf", "nearbyint", "nearbyintf", "rint", "rintf", "fmod", "fmodf")
+            "roundeven", "roundevenf", "nearbyint", "nearbyintf", "rint", "rintf")
 
 
 # ---------------------------------------------------------------------------

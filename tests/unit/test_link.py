@@ -132,3 +132,18 @@ def test_an_llvm_abort_is_a_compile_error_not_a_crash():
         compile_isolated([(bad, "x86_64", TIER.name, 2, "bad")], 1)
     good = "define hidden void @g() #0 {\n  ret void\n}\n" + ATTRS
     assert compile_isolated([(good, "x86_64", TIER.name, 2, "good")], 1)[0][:4] == b"\x7fELF"
+
+
+def test_libcall_object_is_self_contained_on_every_target():
+    """Every libcall the linker may pull in is defined, and the object needs
+    nothing else (memcpy calls memmove inside it)."""
+    from wasmc import abi
+    from wasmc.link.elf import SHN_UNDEF, read_object
+
+    for name in ("x86_64", "aarch64", "riscv64"):
+        t = targets.get(name)
+        o = read_object(llvm.libcall_object(t, t.tier()), name)
+        defined = {s.name for s in o.symbols if s.shndx != SHN_UNDEF and s.bind != "STB_LOCAL"}
+        undefined = {s.name for s in o.symbols if s.shndx == SHN_UNDEF and s.name}
+        assert set(abi.LIBCALLS) <= defined, name
+        assert undefined <= defined, (name, undefined - defined)

@@ -182,20 +182,8 @@ define internal {fty} @wasmc.copysign.{fty}({fty} %m, {fty} %s) #0 {{
 
 _MEM_FUNCS = """
 define hidden ptr @memcpy(ptr %d, ptr %s, i64 %n) #0 {
-entry:
-  %z = icmp eq i64 %n, 0
-  br i1 %z, label %done, label %loop
-loop:
-  %i = phi i64 [ 0, %entry ], [ %i1, %loop ]
-  %sp = getelementptr i8, ptr %s, i64 %i
-  %dp = getelementptr i8, ptr %d, i64 %i
-  %v = load i8, ptr %sp
-  store i8 %v, ptr %dp
-  %i1 = add i64 %i, 1
-  %c = icmp ult i64 %i1, %n
-  br i1 %c, label %loop, label %done
-done:
-  ret ptr %d
+  %r = call ptr @memmove(ptr %d, ptr %s, i64 %n)
+  ret ptr %r
 }
 
 define hidden ptr @memmove(ptr %d, ptr %s, i64 %n) #0 {

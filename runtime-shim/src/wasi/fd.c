@@ -20,20 +20,7 @@
 
 /* Take FD needing RIGHTS; directories get isdir when NOT_DIR is set. */
 static int get_fd(wasmc_wasi *ctx, uint32_t fd, uint64_t rights, int not_dir, wasi_fd **out) {
-    int err = wasi_fd_get(ctx, fd, 0, out);
-    if (err) return err;
-    if (not_dir && (*out)->type == WASI_FILETYPE_DIRECTORY) err = WASI_EISDIR;
-    else {
-        uint64_t base, inh;
-        uint16_t flags;
-        wasi_fd_state(ctx, *out, &base, &inh, &flags);
-        if ((base & rights) != rights) err = WASI_ENOTCAPABLE;
-    }
-    if (err) {
-        wasi_fd_put(ctx, *out);
-        *out = NULL;
-    }
-    return err;
+    return wasi_fd_take(ctx, fd, rights, not_dir ? WASI_TAKE_NOT_DIR : WASI_TAKE_ANY, out);
 }
 
 static int is_socket(const wasi_fd *f) {

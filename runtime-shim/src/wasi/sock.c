@@ -16,22 +16,7 @@
 #include "wasi_internal.h"
 
 static int get_sock(wasmc_wasi *ctx, uint32_t fd, uint64_t rights, wasi_fd **out) {
-    int err = wasi_fd_get(ctx, fd, 0, out);
-    if (err) return err;
-    wasi_fd *f = *out;
-    if (f->type != WASI_FILETYPE_SOCKET_STREAM && f->type != WASI_FILETYPE_SOCKET_DGRAM)
-        err = WASI_ENOTSOCK;
-    else {
-        uint64_t base, inh;
-        uint16_t flags;
-        wasi_fd_state(ctx, f, &base, &inh, &flags);
-        if ((base & rights) != rights) err = WASI_ENOTCAPABLE;
-    }
-    if (err) {
-        wasi_fd_put(ctx, f);
-        *out = NULL;
-    }
-    return err;
+    return wasi_fd_take(ctx, fd, rights, WASI_TAKE_SOCKET, out);
 }
 
 /* sock_accept(fd, flags, ret fd): only fdflags::nonblock is meaningful for

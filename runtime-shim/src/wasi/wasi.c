@@ -272,10 +272,14 @@ int wasi_fd_get(wasmc_wasi *ctx, uint32_t fd, uint64_t rights, wasi_fd **out) {
     return WASI_ESUCCESS;
 }
 
-int wasi_fd_get_dir(wasmc_wasi *ctx, uint32_t fd, uint64_t rights, wasi_fd **out) {
+int wasi_fd_take(wasmc_wasi *ctx, uint32_t fd, uint64_t rights, int kind, wasi_fd **out) {
     int err = wasi_fd_get(ctx, fd, 0, out);
     if (err) return err;
-    if ((*out)->type != WASI_FILETYPE_DIRECTORY) err = WASI_ENOTDIR;
+    uint8_t type = (*out)->type;
+    int sock = type == WASI_FILETYPE_SOCKET_STREAM || type == WASI_FILETYPE_SOCKET_DGRAM;
+    if (kind == WASI_TAKE_DIR && type != WASI_FILETYPE_DIRECTORY) err = WASI_ENOTDIR;
+    else if (kind == WASI_TAKE_NOT_DIR && type == WASI_FILETYPE_DIRECTORY) err = WASI_EISDIR;
+    else if (kind == WASI_TAKE_SOCKET && !sock) err = WASI_ENOTSOCK;
     else {
         uint64_t base, inh;
         uint16_t flags;

@@ -280,7 +280,13 @@ struct wasmc_wasi {
  * wasi_fd_put. */
 WASI_HIDDEN int wasi_fd_get(wasmc_wasi *ctx, uint32_t fd, uint64_t rights, wasi_fd **out);
 /* Like wasi_fd_get but also requires a directory (else WASI_ENOTDIR). */
-WASI_HIDDEN int wasi_fd_get_dir(wasmc_wasi *ctx, uint32_t fd, uint64_t rights, wasi_fd **out);
+/* Take descriptor FD (a reference; give it back with wasi_fd_put) if it is of
+ * KIND and has RIGHTS: badf, then notdir/isdir/notsock, then notcapable. */
+enum { WASI_TAKE_ANY, WASI_TAKE_NOT_DIR, WASI_TAKE_DIR, WASI_TAKE_SOCKET };
+WASI_HIDDEN int wasi_fd_take(wasmc_wasi *ctx, uint32_t fd, uint64_t rights, int kind, wasi_fd **out);
+static inline int wasi_fd_get_dir(wasmc_wasi *ctx, uint32_t fd, uint64_t rights, wasi_fd **out) {
+    return wasi_fd_take(ctx, fd, rights, WASI_TAKE_DIR, out);
+}
 WASI_HIDDEN void wasi_fd_put(wasmc_wasi *ctx, wasi_fd *f);
 /* Current rights/flags of F (read under the lock). */
 WASI_HIDDEN void wasi_fd_state(wasmc_wasi *ctx, wasi_fd *f, uint64_t *base, uint64_t *inheriting,
