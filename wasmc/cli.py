@@ -160,6 +160,8 @@ _RUN_OPTIONS = [
     click.option("--dir", "dirs", multiple=True, metavar="HOST[::GUEST]", help="preopen a directory (WASI)"),
     click.option("--env", "envs", multiple=True, metavar="K=V", help="set a guest environment variable (WASI)"),
     click.option("--inherit-env", is_flag=True, help="pass the host environment to the guest (WASI)"),
+    click.option("--tcplisten", "listens", multiple=True, metavar="HOST:PORT",
+                 help="listen on a TCP address and hand the socket to the guest (WASI fd 3, 4, ...)"),
     click.argument("args", nargs=-1),
 ]
 
@@ -173,24 +175,24 @@ def _run_options(f):
 @cli.command(name="exec", context_settings={"ignore_unknown_options": False})
 @click.argument("file", type=click.Path(dir_okay=False))
 @_run_options
-def exec_(file, invoke, preloads, dirs, envs, inherit_env, args):
+def exec_(file, invoke, preloads, dirs, envs, inherit_env, listens, args):
     """Run a built artifact FILE.wasmu (never loads the compiler)."""
     from .runtime.api import Module
 
-    _run(Module.load(file), file, invoke, preloads, dirs, envs, inherit_env, args)
+    _run(Module.load(file), file, invoke, preloads, dirs, envs, inherit_env, listens, args)
 
 
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("-O", "opt_level", type=click.IntRange(0, 3), default=2, show_default=True)
 @_run_options
-def run(file, opt_level, invoke, preloads, dirs, envs, inherit_env, args):
+def run(file, opt_level, invoke, preloads, dirs, envs, inherit_env, listens, args):
     """Compile FILE.wasm (through the cache) and run it."""
     from .compile.cache import compile_cached
     from .runtime.api import Module
 
     path = compile_cached(_read(file), opt_level=opt_level, source_name=file)
-    _run(Module.load(path), file, invoke, preloads, dirs, envs, inherit_env, args)
+    _run(Module.load(path), file, invoke, preloads, dirs, envs, inherit_env, listens, args)
 
 
 def _load_any(path: str):
@@ -204,7 +206,7 @@ def _load_any(path: str):
     return Module.load(path)
 
 
-def _run(module, file, invoke, preloads, dirs, envs, inherit_env, args):
+def _run(module, file, invoke, preloads, dirs, envs, inherit_env, listens, args):
     import signal
 
     from .runtime.api import Instance, Store
@@ -219,10 +221,13 @@ def _run(module, file, invoke, preloads, dirs, envs, inherit_env, args):
     imports: dict = {}
     wasi = None
     needs_wasi = any(i["module"].startswith("wasi_") for i in module.imports)
-    if needs_wasi or dirs or envs or inherit_env:
+    sockets = [_listen(a) for a in listens]
+    if needs_wasi or dirs or envs or inherit_env or sockets:
         cfg = WasiConfig(argv=[os.path.basename(file), *args], env=_env(envs, inherit_env),
-                         preopens=[_preopen(d) for d in dirs])
+                         preopens=[_preopen(d) for d in dirs], sockets=sockets)
         wasi = link_wasi(cfg, store, imports)
+        for s in sockets:
+            s.close()  # the WASI context holds its own duplicate
     for p in preloads:
         name, sep, path = p.partition("=")
         if not sep or not name or not path:
@@ -273,6 +278,22 @@ def _env(envs, inherit) -> dict:
             raise click.UsageError(f"--env expects K=V, got {kv!r}")
         env[k] = v
     return env
+
+
+def _listen(addr: str):
+    """A listening TCP socket for ``HOST:PORT`` (``[V6ADDR]:PORT`` for IPv6)."""
+    import socket
+
+    host, sep, port = addr.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise click.UsageError(f"--tcplisten expects HOST:PORT, got {addr!r}")
+    family = socket.AF_INET
+    if host.startswith("[") and host.endswith("]"):
+        host, family = host[1:-1], socket.AF_INET6
+    try:
+        return socket.create_server((host, int(port)), family=family)
+    except (OSError, ValueError) as e:
+        raise FileError(f"--tcplisten {addr}: {getattr(e, 'strerror', None) or e}") from None
 
 
 def _preopen(spec: str):

@@ -44,8 +44,12 @@ typedef struct wasmc_wasi_config {
     int envc;
     const char *const *envp;     /* "KEY=VALUE" strings: the guest's whole environment */
     int npreopens;
-    const wasmc_wasi_preopen *preopens; /* become fds 3, 4, ... in this order */
+    const wasmc_wasi_preopen *preopens; /* become fds 3+nsockets, ... in this order */
     int stdin_fd, stdout_fd, stderr_fd; /* host fds for guest fds 0/1/2 (dup'ed); -1 = closed */
+    int nsockets;
+    const int *sockets; /* host sockets (e.g. listening TCP sockets, dup'ed) that become
+                           fds 3, 4, ... before the preopened directories, as wasmtime's
+                           --tcplisten does; the guest reaches them with sock_accept etc. */
 } wasmc_wasi_config;
 
 /* Create a context; NULL on failure with a one-line reason in err. */

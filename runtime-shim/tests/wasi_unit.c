@@ -272,7 +272,7 @@ static wasmc_wasi *make_ctx(int in, int out, int err_fd) {
     static const char *const argv[] = {"prog.wasm", "two words", "quote\"d", ""};
     static const char *const envp[] = {"A=1", "EMPTY=", "MULTI=line1\nline2"};
     wasmc_wasi_preopen pre[2] = {{sbdir, "sb"}, {otherdir, "other"}};
-    wasmc_wasi_config cfg = {4, argv, 3, envp, 2, pre, in, out, err_fd};
+    wasmc_wasi_config cfg = {4, argv, 3, envp, 2, pre, in, out, err_fd, 0, NULL};
     char err[256];
     wasmc_wasi *c = wasmc_wasi_new(&cfg, err, sizeof(err));
     if (!c) {

@@ -51,14 +51,18 @@ class _Preopen(Structure):
 class _Config(Structure):
     _fields_ = [("argc", c_int), ("argv", POINTER(c_char_p)), ("envc", c_int), ("envp", POINTER(c_char_p)),
                 ("npreopens", c_int), ("preopens", POINTER(_Preopen)), ("stdin_fd", c_int),
-                ("stdout_fd", c_int), ("stderr_fd", c_int)]
+                ("stdout_fd", c_int), ("stderr_fd", c_int), ("nsockets", c_int),
+                ("sockets", POINTER(c_int))]
 
 
 @dataclass
 class WasiConfig:
     """What the guest sees: argv (argv[0] is the program name), its whole
-    environment, preopened directories as (host path, guest path), and its
-    standard streams (None = inherit the host's, or a file object / fd / path)."""
+    environment, preopened directories as (host path, guest path), its
+    standard streams (None = inherit the host's, or a file object / fd / path),
+    and preopened sockets (socket objects or fds, e.g. listening TCP sockets):
+    the sockets become fds 3, 4, ... and the directories follow them, as with
+    wasmtime's ``--tcplisten``."""
 
     argv: list = field(default_factory=lambda: ["wasm"])
     env: dict = field(default_factory=dict)
@@ -66,6 +70,7 @@ class WasiConfig:
     stdin: object = None
     stdout: object = None
     stderr: object = None
+    sockets: list = field(default_factory=list)
 
 
 def _b(s) -> bytes:
@@ -103,6 +108,9 @@ class Wasi:
         c.stdin_fd = self._fd(cfg.stdin, 0, os.O_RDONLY)
         c.stdout_fd = self._fd(cfg.stdout, 1, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         c.stderr_fd = self._fd(cfg.stderr, 2, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        socks = [s if isinstance(s, int) else s.fileno() for s in cfg.sockets]
+        c.nsockets = len(socks)
+        c.sockets = (c_int * max(len(socks), 1))(*socks)
         err = ctypes.create_string_buffer(512)
         self._keep = (argv, envp, pre, c)
         self._ptr = lib.wasmc_wasi_new(ctypes.byref(c), err, len(err))

@@ -480,11 +480,30 @@ static int detect_openat2(void) {
     return 1;
 }
 
+/* Install F at guest number WANT while building a context (the table grows
+ * as needed).  On failure F is released and -1 returned. */
+static int put_at(wasmc_wasi *ctx, uint32_t want, wasi_fd *f) {
+    if (want >= ctx->nfds) {
+        uint32_t n = ctx->nfds ? ctx->nfds : 16;
+        while (n <= want) n *= 2;
+        wasi_fd **fds = realloc(ctx->fds, sizeof(*fds) * n);
+        if (!fds) {
+            wasi_fd_put(ctx, f);
+            return -1;
+        }
+        memset(fds + ctx->nfds, 0, sizeof(*fds) * (n - ctx->nfds));
+        ctx->fds = fds;
+        ctx->nfds = n;
+    }
+    ctx->fds[want] = f;
+    return 0;
+}
+
 WASI_EXPORT wasmc_wasi *wasmc_wasi_new(const wasmc_wasi_config *config, char *err, size_t errlen) {
     if (err && errlen) err[0] = 0;
     if (!config || config->argc < 0 || config->envc < 0 || config->npreopens < 0 ||
-        (config->argc && !config->argv) || (config->envc && !config->envp) ||
-        (config->npreopens && !config->preopens)) {
+        config->nsockets < 0 || (config->argc && !config->argv) || (config->envc && !config->envp) ||
+        (config->npreopens && !config->preopens) || (config->nsockets && !config->sockets)) {
         set_err(err, errlen, "invalid WASI configuration", NULL, 0);
         return NULL;
     }
@@ -515,16 +534,34 @@ WASI_EXPORT wasmc_wasi *wasmc_wasi_new(const wasmc_wasi_config *config, char *er
             set_err(err, errlen, "cannot inspect stdio descriptor", NULL, errno);
             goto fail;
         }
-        if (ctx->nfds == 0) {
-            ctx->fds = calloc(16, sizeof(*ctx->fds));
-            if (!ctx->fds) {
-                wasi_fd_put(ctx, f);
-                set_err(err, errlen, "out of memory", NULL, 0);
-                goto fail;
-            }
-            ctx->nfds = 16;
+        if (put_at(ctx, i, f)) {
+            set_err(err, errlen, "out of memory", NULL, 0);
+            goto fail;
         }
-        ctx->fds[i] = f;
+    }
+
+    /* Preopened sockets take 3, 4, ...; the directories follow them. */
+    for (int i = 0; i < config->nsockets; i++) {
+        int host = fcntl(config->sockets[i], F_DUPFD_CLOEXEC, 0);
+        if (host < 0) {
+            set_err(err, errlen, "cannot duplicate preopened socket", NULL, errno);
+            goto fail;
+        }
+        struct stat st;
+        if (fstat(host, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+            close(host);
+            set_err(err, errlen, "preopened socket descriptor is not a socket", NULL, 0);
+            goto fail;
+        }
+        wasi_fd *f = stdio_entry(host);
+        if (!f) {
+            set_err(err, errlen, "cannot inspect preopened socket", NULL, errno);
+            goto fail;
+        }
+        if (put_at(ctx, 3u + (uint32_t)i, f)) {
+            set_err(err, errlen, "out of memory", NULL, 0);
+            goto fail;
+        }
     }
 
     if (config->npreopens) {
@@ -534,7 +571,7 @@ WASI_EXPORT wasmc_wasi *wasmc_wasi_new(const wasmc_wasi_config *config, char *er
             goto fail;
         }
     }
-    /* Preopens take the numbers 3, 4, ... even when a stdio slot is closed. */
+    /* Preopens take the numbers after the sockets even when a stdio slot is closed. */
     for (int i = 0; i < config->npreopens; i++) {
         const wasmc_wasi_preopen *p = &config->preopens[i];
         if (!p->host_path || !p->guest_path) {
@@ -567,21 +604,10 @@ WASI_EXPORT wasmc_wasi *wasmc_wasi_new(const wasmc_wasi_config *config, char *er
         ctx->roots[ctx->nroots].dev = st.st_dev;
         ctx->roots[ctx->nroots].ino = st.st_ino;
         ctx->nroots++;
-        uint32_t want = 3u + (uint32_t)i;
-        if (want >= ctx->nfds) {
-            uint32_t n = ctx->nfds ? ctx->nfds : 16;
-            while (n <= want) n *= 2;
-            wasi_fd **fds = realloc(ctx->fds, sizeof(*fds) * n);
-            if (!fds) {
-                wasi_fd_put(ctx, f);
-                set_err(err, errlen, "out of memory", NULL, 0);
-                goto fail;
-            }
-            memset(fds + ctx->nfds, 0, sizeof(*fds) * (n - ctx->nfds));
-            ctx->fds = fds;
-            ctx->nfds = n;
+        if (put_at(ctx, 3u + (uint32_t)config->nsockets + (uint32_t)i, f)) {
+            set_err(err, errlen, "out of memory", NULL, 0);
+            goto fail;
         }
-        ctx->fds[want] = f;
     }
     return ctx;
 
