@@ -293,3 +293,48 @@ def test_tables_do_not_cross_stores():
     assert user.store is t._store
     with pytest.raises(wasmc.Trap, match="uninitialized element"):
         user.exports["call"](0)
+
+
+def test_a_top_level_script_can_compile(tmp_path):
+    """Compiling from a script with no ``if __name__ == "__main__"`` guard
+    works: the compile workers never re-import the caller's main module."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "plugin_host.py"
+    script.write_text(
+        "import wasmc\n"
+        f"m = wasmc.Module(open({str(CORPUS / 'traps.wasm')!r}, 'rb').read(), cache=False)\n"
+        "print('result', wasmc.Instance(m).exports['add'](20, 22))\n")
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "result 42\n"
+    assert r.stderr == ""
+
+
+def test_host_reentry_cannot_exhaust_the_host_stack():
+    """guest -> Python -> guest -> ... as deep as Python lets it: the guest's
+    stack limit, set at the outermost entry, still holds with Python frames
+    in between, so the recursion ends in a trap and the process lives on."""
+    import sys
+
+    m = Mod()
+    t = m.functype([I32], [I32])
+    h = m.import_func(t, "env", "h")
+    # f(n) = n == 0 ? 0 : h(n - 1) + 1
+    f = m.func(t, lget(0) + b"\x45\x04\x7f" + i32c(0) + b"\x05" + lget(0) + i32c(1) + b"\x6b"
+               + b"\x10" + uleb(h) + i32c(1) + b"\x6a\x0b")
+    m.exports.append(name("f") + b"\x00" + uleb(f))
+    exports = {}
+    host = wasmc.Func(wasmc.FuncType(["i32"], ["i32"]), lambda n: exports["f"](n))
+    exports.update(wasmc.Instance(wasmc.Module(m.build()), {"env": {"h": host}}).exports)
+    assert exports["f"](50) == 50
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(1_000_000)
+    try:
+        with pytest.raises(wasmc.Trap) as info:
+            exports["f"](1_000_000)
+    finally:
+        sys.setrecursionlimit(old)
+    assert info.value.kind == "call stack exhausted"
+    assert exports["f"](3) == 3

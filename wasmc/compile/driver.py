@@ -11,10 +11,10 @@ constant-expression functions.  Calls between partitions become ordinary
 undefined symbols the image linker resolves.
 
 Isolation: LLVM reports some internal failures by aborting the process.  By
-default every partition is compiled in a worker process of a pool kept for
-the life of the calling process, so such an abort becomes a CompileError
-(exit code 10) instead of killing ``wasmc build`` or the Python program that
-called ``wasmc.Module``.  ``BuildOptions(isolate=False)`` compiles in the
+default every partition is compiled in a worker process kept for the life of
+the calling process (wasmc.compile.workers), so such an abort becomes a
+CompileError (exit code 10) instead of killing ``wasmc build`` or the Python
+program that called ``wasmc.Module``.  ``BuildOptions(isolate=False)`` compiles in the
 calling process (the spec-test runner does, for thousands of tiny modules).
 """
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from .. import __version__, abi
@@ -47,15 +46,6 @@ class BuildOptions:
     isolate: bool = True  # compile in worker processes (an LLVM abort is a CompileError)
 
 
-def _compile_partition(args):
-    ir, target_name, tier_name, opt, name = args
-    from .. import targets
-    from . import llvm
-
-    t = targets.get(target_name)
-    return llvm.compile_ir(ir, t, t.tier(tier_name), opt, name)
-
-
 def _libcalls(target_name, tier_name):
     from .. import targets
     from . import llvm
@@ -65,34 +55,18 @@ def _libcalls(target_name, tier_name):
 
 
 _LIBCALL_CACHE: dict = {}
-_POOL = None
-
-
-def _pool(jobs: int):
-    """The process-wide worker pool (created on first use, reused after)."""
-    global _POOL
-    if _POOL is None or _POOL._max_workers < jobs:  # noqa: SLF001 - no public accessor
-        import multiprocessing
-
-        if _POOL is not None:
-            _POOL.shutdown(wait=False)
-        # forkserver: workers start from a clean interpreter, never a fork of
-        # a process whose llvmlite (or application threads) hold locks.
-        _POOL = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("forkserver"))
-    return _POOL
 
 
 def compile_isolated(work: list, jobs: int) -> list:
-    """Run _compile_partition over WORK in the worker pool."""
-    global _POOL
-    from concurrent.futures.process import BrokenProcessPool
+    """Compile every (ir, target, tier, opt, name) of WORK to an ELF object in
+    worker processes (wasmc.compile.workers), JOBS at a time."""
+    from .workers import WorkerDied, pool
 
     try:
-        return list(_pool(jobs).map(_compile_partition, work))
-    except BrokenProcessPool:
-        _POOL = None
+        return pool(jobs).map("compile_ir", work)
+    except WorkerDied as e:
         raise CompileError("LLVM aborted while compiling this module (an internal error in wasmc; "
-                           "please report it with the .wasm)") from None
+                           f"please report it with the .wasm): {e.report}") from None
 
 
 def partitions(module, size=PARTITION_INSTRS) -> list:
@@ -125,7 +99,9 @@ def compile_slices(module, slice_specs, options: BuildOptions) -> list:
     if options.isolate:
         objects = compile_isolated(work, jobs)
     else:
-        objects = [_compile_partition(w) for w in work]
+        from .workers import _compile_ir
+
+        objects = [_compile_ir(*w) for w in work]
     from ..link.image import link
 
     out = []
