@@ -154,6 +154,8 @@ def _need(cond: bool, what: str):
 
 def read_metadata(data: bytes, where: str = "artifact") -> dict:
     """Parse and check the header and metadata of an artifact held in DATA."""
+    _need(data[:4] != b"\0asm",
+          f"{where}: a WebAssembly module, not a wasmc artifact (use `wasmc run`, or `wasmc build` first)")
     _need(len(data) >= HEADER.size, f"{where}: truncated (no header: {len(data)} bytes)")
     magic, version, flags, moff, msize, mhash = HEADER.unpack_from(data, 0)
     _need(magic == MAGIC, f"{where}: not a wasmc artifact (bad magic)")

@@ -185,3 +185,8 @@ def test_ctrl_c_stops_a_spinning_guest(tmp_path):
     assert p.poll() is None  # still spinning
     p.send_signal(signal.SIGINT)
     assert p.wait(timeout=30) == -signal.SIGINT
+
+
+def test_exec_of_a_plain_module_says_what_to_do():
+    line = one_line_error(wasmc("exec", CORPUS / "traps.wasm"), 7)
+    assert "a WebAssembly module, not a wasmc artifact" in line and "wasmc run" in line
