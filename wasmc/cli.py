@@ -187,23 +187,21 @@ def exec_(file, invoke, preloads, dirs, envs, inherit_env, listens, args):
 @click.option("-O", "opt_level", type=click.IntRange(0, 3), default=2, show_default=True)
 @_run_options
 def run(file, opt_level, invoke, preloads, dirs, envs, inherit_env, listens, args):
-    """Compile FILE.wasm (through the cache) and run it."""
-    from .compile.cache import compile_cached
-    from .runtime.api import Module
-
-    path = compile_cached(_read(file), opt_level=opt_level, source_name=file)
-    _run(Module.load(path), file, invoke, preloads, dirs, envs, inherit_env, listens, args)
+    """Compile FILE.wasm (through the cache) and run it (a .wasmu runs as with exec)."""
+    _run(_load_any(file, opt_level), file, invoke, preloads, dirs, envs, inherit_env, listens, args)
 
 
-def _load_any(path: str):
+def _load_any(path: str, opt_level: int = 2):
+    """A module from a .wasmu artifact, or from a .wasm compiled through the cache."""
+    from .container import MAGIC
     from .runtime.api import Module
 
     data = _read(path)
-    if data[:4] == b"\0asm":
-        from .compile.cache import compile_cached
+    if data.startswith(MAGIC):
+        return Module.load(path)
+    from .compile.cache import compile_cached
 
-        return Module.load(compile_cached(data, source_name=path))
-    return Module.load(path)
+    return Module.load(compile_cached(data, opt_level=opt_level, source_name=path))
 
 
 def _run(module, file, invoke, preloads, dirs, envs, inherit_env, listens, args):

@@ -190,3 +190,9 @@ def test_ctrl_c_stops_a_spinning_guest(tmp_path):
 def test_exec_of_a_plain_module_says_what_to_do():
     line = one_line_error(wasmc("exec", CORPUS / "traps.wasm"), 7)
     assert "a WebAssembly module, not a wasmc artifact" in line and "wasmc run" in line
+
+
+def test_run_also_takes_an_artifact(artifact):
+    r = wasmc("run", artifact, "--invoke", "add", "5", "6")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "11"
