@@ -37,6 +37,7 @@ class Target:
     zig_target: str
     qemu: str
     tiers: tuple  # baseline first
+    llvm_options: tuple = ()  # LLVM command-line options its code generator needs
 
     def tier(self, name: str | None = None) -> Tier:
         if name is None:
@@ -56,7 +57,8 @@ def _load(path: Path) -> Target:
         for t in d["tiers"]
     )
     return Target(d["name"], d["triple"], int(d["elf_machine"]), d.get("abiname", ""),
-                  tuple(d["machine_names"]), d["zig_target"], d.get("qemu", ""), tiers)
+                  tuple(d["machine_names"]), d["zig_target"], d.get("qemu", ""), tiers,
+                  tuple(d.get("llvm_options", ())))
 
 
 @functools.cache

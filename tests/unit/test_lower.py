@@ -17,7 +17,7 @@ from wasmc.compile.lower import ModuleLowering
 from wasmc import targets
 from wasmc.wasm.decode import decode_module
 from wasmc.wasm.validate import validate_module
-from wasmbuild import F32, F64, I32, Mod, lget, limits, name, uleb, vec
+from wasmbuild import F32, F64, I32, Mod, i32c, lget, limits, lset, name, uleb, vec
 
 SNAN32 = 0x7FA00001
 SNAN64 = 0x7FF4000000000001
@@ -94,6 +94,58 @@ def test_dropped_load_still_traps(opt):
     inst.exports["f"](0)
     with pytest.raises(wasmc.Trap, match="out of bounds memory access"):
         inst.exports["f"](65536)
+
+
+def _mem_module(funcs: dict) -> bytes:
+    """Like _module, with one page of memory exported as "mem" and one i32
+    local after the parameters of every function."""
+    m = Mod()
+    m.mems.append(limits(1))
+    m.exports.append(name("mem") + b"\x02" + uleb(0))
+    for i, (nm, (params, results, body)) in enumerate(funcs.items()):
+        t = m.functype(params, results)
+        m.funcs.append(uleb(t))
+        m.exports.append(name(nm) + b"\x00" + uleb(i))
+        code = vec([uleb(1) + I32]) + body + b"\x0b"
+        m.codes.append(uleb(len(code)) + code)
+    return m.build()
+
+
+LOAD = b"\x28" + uleb(2) + uleb(0)  # i32.load align=4 offset=0
+STORE = b"\x36" + uleb(2) + uleb(0)  # i32.store
+
+
+@pytest.mark.parametrize("opt", [0, 2])
+def test_out_of_bounds_accesses_trap_where_the_code_has_them(opt):
+    """Found by differential fuzzing against binaryen's interpreter: LLVM
+    may delete, narrow, sink or reorder an access that can only fault in the
+    guard region.  Each case must trap at the Wasm instruction, after the
+    side effects before it and before those after it."""
+    funcs = {
+        # x = load(a); if (c) return 2; return x: the load must not sink into the fall-through path
+        "sink": ([I32, I32], [I32], lget(0) + LOAD + lset(2) + lget(1)
+                 + b"\x04\x40" + i32c(2) + b"\x0f\x0b" + lget(2)),
+        # i32.wrap(i64.load(a)): the load must not be narrowed to 4 bytes
+        "narrow": ([I32], [I32], lget(0) + b"\x29" + uleb(3) + uleb(0) + b"\xa7"),
+        # store(0, 42); return load(a): the store happens before the trap
+        "store_then_load": ([I32], [I32], i32c(0) + i32c(42) + STORE + lget(0) + LOAD),
+        # x = load(a); store(8, 7); return x: the store never happens
+        "load_then_store": ([I32], [I32], lget(0) + LOAD + lset(1) + i32c(8) + i32c(7) + STORE + lget(1)),
+    }
+    e = wasmc.Instance(wasmc.Module(_mem_module(funcs), opt_level=opt)).exports
+    oob = "out of bounds memory access"
+    with pytest.raises(wasmc.Trap, match=oob):
+        e["sink"](65536, 1)
+    assert e["sink"](0, 1) == 2
+    with pytest.raises(wasmc.Trap, match=oob):
+        e["narrow"](65532)  # 8 bytes at 65532 cross the end of memory
+    assert e["narrow"](65528) == 0
+    with pytest.raises(wasmc.Trap, match=oob):
+        e["store_then_load"](70000)
+    assert bytes(e["mem"].data[0:4]) == (42).to_bytes(4, "little")
+    with pytest.raises(wasmc.Trap, match=oob):
+        e["load_then_store"](70000)
+    assert bytes(e["mem"].data[8:12]) == bytes(4)
 
 
 @pytest.mark.parametrize("opt", [0, 2])

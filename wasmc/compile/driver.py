@@ -185,8 +185,10 @@ def _compiler_fingerprint() -> bytes:
                 if re.fullmatch(r"\w+\.py", name):
                     with open(os.path.join(d, name), "rb") as f:
                         h.update(name.encode() + f.read())
-        for name in ("abi.py", "container.py"):
+        for name in ("abi.py", "container.py", "targets.py"):
             with open(os.path.join(root, name), "rb") as f:
                 h.update(f.read())
+        for p in sorted(_targets.TARGETS_DIR.glob("*.toml")):
+            h.update(p.name.encode() + p.read_bytes())
         _FP = h.digest()
     return _FP

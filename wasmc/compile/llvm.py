@@ -33,8 +33,14 @@ _initialised = False
 def _init():
     global _initialised
     if not _initialised:
+        from .. import targets
+
         llvm.initialize_all_targets()
         llvm.initialize_all_asmprinters()
+        # Options are process-wide; each names its own target's passes.
+        for t in targets.all_targets().values():
+            for opt in t.llvm_options:
+                llvm.set_option("wasmc", opt)
         _initialised = True
 
 

@@ -11,8 +11,8 @@ Representation
     little-endian).  A handler bitcasts its operands to the lane shape it
     works in (``<4 x float>`` for f32x4, ...) and its result back; bitcasts
     are free and LLVM removes the pairs.  A ``v128.const`` is a ``<16 x i8>``
-    literal.  Values read straight from memory go into ``L.loaded`` so that
-    a ``drop`` keeps the (possibly trapping) load.
+    literal.  Memory accesses go through ``L.mem_load``/``L.mem_store``, which
+    keep every (possibly trapping) access where the Wasm code has it.
 
 Portability
     Only target-independent IR is emitted: vector instructions,
@@ -262,24 +262,24 @@ def _vload(kind: str, lane: str, sx: str):
         addr = L.popv()
         if kind == "full":
             p = L.effective_address(mem, addr, offset, 16)
-            r = L.op(f"load {V}, ptr {p}, align 1")
+            r = L.mem_load(mem, V, p)
             rty = V
         elif kind == "ext":  # 64 bits of narrow lanes, each extended to twice its width
             nar = sh.half()
             p = L.effective_address(mem, addr, offset, 8)
-            x = L.op(f"load {nar.vec}, ptr {p}, align 1")
+            x = L.mem_load(mem, nar.vec, p)
             r = _ext(L, x, nar, nar.widen(), sx)
             rty = nar.widen().vec
         else:  # one lane-sized scalar: splat / zero / lane
             p = L.effective_address(mem, addr, offset, sh.bits // 8)
-            x = L.op(f"load {sh.elem}, ptr {p}, align 1")
+            x = L.mem_load(mem, sh.elem, p)
             if kind == "splat":
                 r = _splat(L, sh.elem, sh.lanes, x)
             else:
                 base = "zeroinitializer" if kind == "zero" else vec
                 r = L.op(f"insertelement {sh.vec} {base}, {sh.elem} {x}, i32 {ins[4] if kind == 'lane' else 0}")
             rty = sh.vec
-        L.loaded.add(_push(L, r, rty))
+        _push(L, r, rty)
     return h
 
 
@@ -292,13 +292,13 @@ def _vstore(kind: str, lane: str):
             v = L.popv()
             addr = L.popv()
             p = L.effective_address(mem, addr, offset, 16)
-            L.emit(f"store {V} {v}, ptr {p}, align 1")
+            L.mem_store(mem, V, v, p)
             return
         v = _pop(L, sh)
         addr = L.popv()
         x = L.op(f"extractelement {sh.vec} {v}, i32 {ins[4]}")
         p = L.effective_address(mem, addr, offset, sh.bits // 8)
-        L.emit(f"store {sh.elem} {x}, ptr {p}, align 1")
+        L.mem_store(mem, sh.elem, x, p)
     return h
 
 
