@@ -36,6 +36,20 @@ def shared_dir(*parts: str) -> Path:
     return p
 
 
+def require_tool(name: str) -> str:
+    """Path of the command NAME; skip the calling test if it is not installed
+    (fail if ``CI=true``: `make install` installs every tool the tests use)."""
+    import shutil
+
+    path = shutil.which(name)
+    if path is None:
+        msg = f"{name} not found (make install installs it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg + "; CI=true requires it", pytrace=False)
+        pytest.skip(msg)
+    return path
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     """The ``shared/`` directory (skip/fail rule of :func:`shared_dir`)."""

@@ -1,0 +1,254 @@
+"""Differential testing against binaryen's interpreter.
+
+``wasm-opt -ttf`` turns random bytes into a valid module (Wasm 2.0 features
+only here) that imports ``fuzzing-support.log-*`` and exports functions;
+``wasm-opt --fuzz-exec-before`` runs every exported function in its
+interpreter (parameters zero, ``hangLimitInitializer`` called before each)
+and prints what it calls, what it logs, what it returns and where it traps.
+wasmc compiles the same module and does the same; both event lists must
+match.  Allowed differences, both Wasm's own nondeterminism or binaryen's
+printing: NaN payloads (a NaN matches any NaN, also lane-wise in a v128),
+and binaryen's rounded printing of floats beyond 2^53.
+
+The test runs a fixed set of seeds (the module for a seed depends only on
+the seed and the binaryen version).  Run as a script to fuzz more::
+
+    .venv/bin/python tests/differential/test_binaryen.py START COUNT [OPT]
+
+which prints every mismatch with its seed and keeps the module in
+``$TMPDIR/wasmc-fuzz/<seed>.wasm``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_HERE = Path(__file__).resolve().parent
+for _p in (_HERE.parents[1], _HERE.parent):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+import wasmc  # noqa: E402
+from conftest import require_tool  # noqa: E402
+
+FEATURES = ["--mvp-features", "--enable-simd", "--enable-bulk-memory", "--enable-sign-ext",
+            "--enable-nontrapping-float-to-int", "--enable-multivalue"]
+SEEDS = range(200)  # each runs at O0 or O2 by parity
+LOG_TYPES = ("i32", "i64", "f32", "f64", "v128")
+
+
+# --- one value, one way of writing it ------------------------------------
+
+def _num(v: float) -> str:
+    if math.isnan(v):
+        return "nan"
+    if v == 0:
+        return "-0" if math.copysign(1.0, v) < 0 else "0"
+    if math.isfinite(v) and v == int(v):
+        return str(int(v))
+    return repr(v)
+
+
+def _lanes(words) -> str:
+    return "v128:" + " ".join(f"{w:08x}" for w in words)
+
+
+def _token(t: str) -> str:
+    """A value as binaryen prints it -> the form _value gives."""
+    t = t.strip()
+    if t.startswith("i32x4"):
+        return _lanes(int(w, 16) for w in t.split()[1:])
+    if "nan" in t:
+        return "nan"
+    if re.fullmatch(r"-?[0-9]+", t) and t != "-0":
+        return str(int(t))
+    try:
+        return _num(float(t))
+    except ValueError:
+        return t
+
+
+def _value(t: str, v) -> str:
+    """A value wasmc returned or logged -> its normal form."""
+    if t in ("i32", "i64"):
+        return str(v)
+    if t in ("f32", "f64"):
+        return _num(float(v))
+    if t == "v128":
+        v &= (1 << 128) - 1
+        return _lanes((v >> (32 * i)) & 0xFFFFFFFF for i in range(4))
+    return "null" if v is None else "ref"
+
+
+def _i64_halves(v: int) -> str:
+    """binaryen logs an i64 as its two i32 halves, low first."""
+    v &= (1 << 64) - 1
+    s32 = lambda w: w - (1 << 32) if w & 0x80000000 else w  # noqa: E731
+    return f"{s32(v & 0xFFFFFFFF)} {s32(v >> 32)}"
+
+
+def _nan32(w: int) -> bool:
+    return (w >> 23) & 0xFF == 0xFF and bool(w & 0x7FFFFF)
+
+
+def _nan64(lo: int, hi: int) -> bool:
+    return (hi >> 20) & 0x7FF == 0x7FF and bool((hi & 0xFFFFF) or lo)
+
+
+def same(a, b) -> bool:
+    if a == b:
+        return True
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if not (isinstance(a, str) and isinstance(b, str)):
+        return False
+    if a.startswith("v128:") and b.startswith("v128:"):
+        la = [int(x, 16) for x in a[5:].split()]
+        lb = [int(x, 16) for x in b[5:].split()]
+        as_f32 = all(x == y or (_nan32(x) and _nan32(y)) for x, y in zip(la, lb))
+        as_f64 = all((la[i], la[i + 1]) == (lb[i], lb[i + 1])
+                     or (_nan64(la[i], la[i + 1]) and _nan64(lb[i], lb[i + 1])) for i in (0, 2))
+        return as_f32 or as_f64
+    try:
+        fa, fb = float(a), float(b)
+    except ValueError:
+        return False
+    return fa == fb and max(abs(fa), abs(fb)) > 2.0 ** 53
+
+
+# --- the two runs -------------------------------------------------------
+
+def generate(seed: int, out: Path, wasm_opt: str) -> bytes:
+    rng = random.Random(seed)
+    raw = out.with_suffix(".dat")
+    raw.write_bytes(rng.randbytes(rng.choice((1000, 4000, 12000))))
+    subprocess.run([wasm_opt, *FEATURES, "-ttf", str(raw), "-o", str(out)], check=True,
+                   capture_output=True, timeout=120)
+    raw.unlink()
+    return out.read_bytes()
+
+
+def reference(path: Path, wasm_opt: str) -> list:
+    r = subprocess.run([wasm_opt, *FEATURES, str(path), "--fuzz-exec-before", "-q"],
+                       capture_output=True, text=True, timeout=300)
+    events = []
+    for line in (r.stdout + r.stderr).splitlines():
+        if line.startswith("[fuzz-exec] calling "):
+            events.append(("call", line.split()[-1]))
+        elif line.startswith("[fuzz-exec] note result: "):
+            val = line.split(" => ", 1)[1].strip()
+            parts = val[1:-1].split(",") if val.startswith("(") else [val]
+            events.append(("result", tuple(_token(x) for x in parts)))
+        elif line.startswith("[LoggingExternalInterface logging "):
+            body = line[len("[LoggingExternalInterface logging "):-1]
+            if re.fullmatch(r"-?[0-9]+ -?[0-9]+", body):
+                events.append(("log", body))
+            else:
+                events.append(("log", _token(body)))
+        elif line.startswith("[trap"):
+            events.append(("trap",))
+    return events
+
+
+def run_wasmc(data: bytes, opt: int) -> list:
+    events = []
+
+    def logger(t):
+        if t == "i64":
+            return wasmc.Func(wasmc.FuncType([t], []), lambda v: events.append(("log", _i64_halves(v))))
+        return wasmc.Func(wasmc.FuncType([t], []), lambda v: events.append(("log", _value(t, v))))
+
+    imports = {"fuzzing-support": {f"log-{t}": logger(t) for t in LOG_TYPES}}
+    inst = wasmc.Instance(wasmc.Module(data, opt_level=opt), imports)
+    hang = inst.exports.get("hangLimitInitializer")
+    for name, ex in inst.exports.items():
+        if not hasattr(ex, "call"):
+            continue
+        events.append(("call", name))
+        if hang is not None:
+            hang()
+        ft = ex.type
+        try:
+            res = ex(*[0.0 if p in ("f32", "f64") else 0 for p in ft.params])
+        except wasmc.Trap:
+            events.append(("trap",))
+            continue
+        if ft.results:
+            vals = res if len(ft.results) > 1 else (res,)
+            events.append(("result", tuple(_value(t, v) for t, v in zip(ft.results, vals))))
+    return events
+
+
+def first_difference(want: list, got: list) -> str | None:
+    for i, (a, b) in enumerate(zip(want, got)):
+        if not same(a, b):
+            return f"event {i}: binaryen {a}, wasmc {b} (after {want[max(0, i - 3):i]})"
+    if len(want) != len(got):
+        return f"binaryen has {len(want)} events, wasmc {len(got)}"
+    return None
+
+
+def check(seed: int, opt: int, workdir: Path, wasm_opt: str) -> str | None:
+    path = workdir / f"{seed}.wasm"
+    data = generate(seed, path, wasm_opt)
+    return first_difference(reference(path, wasm_opt), run_wasmc(data, opt))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_matches_binaryen_interpreter(seed, tmp_path):
+    wasm_opt = require_tool("wasm-opt")
+    opt = 2 if seed % 2 else 0
+    diff = check(seed, opt, tmp_path, wasm_opt)
+    assert diff is None, f"seed {seed} at -O{opt}: {diff}"
+
+
+def test_the_comparison_can_fail(tmp_path):
+    """A wrong answer is noticed: the same module with one export's result
+    changed by a byte no longer matches."""
+    wasm_opt = require_tool("wasm-opt")
+    for seed in SEEDS:
+        path = tmp_path / f"{seed}.wasm"
+        data = generate(seed, path, wasm_opt)
+        want = reference(path, wasm_opt)
+        got = run_wasmc(data, 0)
+        results = [i for i, e in enumerate(got) if e[0] == "result"]
+        if results:
+            break
+    k = results[0]
+    assert first_difference(want, got) is None
+    got[k] = ("result", ("12345",) + got[k][1][1:])
+    assert first_difference(want, got) is not None
+
+
+def main(argv: list) -> int:
+    start, count = int(argv[0]), int(argv[1])
+    opt = int(argv[2]) if len(argv) > 2 else 2
+    wasm_opt = require_tool("wasm-opt")
+    work = Path(tempfile.gettempdir()) / "wasmc-fuzz"
+    work.mkdir(exist_ok=True)
+    bad = 0
+    for seed in range(start, start + count):
+        try:
+            diff = check(seed, opt, work, wasm_opt)
+        except wasmc.WasmcError as e:
+            diff = f"{type(e).__name__}: {e}"
+        if diff:
+            bad += 1
+            print(f"seed {seed}: {diff}", flush=True)
+        else:
+            (work / f"{seed}.wasm").unlink()
+    print(f"{count} seeds at -O{opt}: {bad} mismatches")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
