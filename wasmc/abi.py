@@ -145,6 +145,8 @@ def _ctype(t: str) -> str:
 LIMITS = Struct("wasmc_limits", "Per-thread execution limits, shared by every instance entered on that thread.", (
     Field("stack_limit", "uptr", "lowest stack address guest code may use; prologues trap below it"),
     Field("fuel", "i64", "reserved for fuel metering (not consumed yet)"),
+    Field("interrupt", "u64", "non-zero: an interrupt is pending; guest code traps with "
+          "'interrupted' (host-call adapters check it after every host call)"),
 ))
 
 MEMORY = Struct("wasmc_memory", "A linear memory. Its base never moves: 32-bit memories live in a "

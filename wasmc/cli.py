@@ -162,6 +162,8 @@ _RUN_OPTIONS = [
     click.option("--inherit-env", is_flag=True, help="pass the host environment to the guest (WASI)"),
     click.option("--tcplisten", "listens", multiple=True, metavar="HOST:PORT",
                  help="listen on a TCP address and hand the socket to the guest (WASI fd 3, 4, ...)"),
+    click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+                 help="interrupt the guest after SECONDS (a trap, exit code 134)"),
     click.argument("args", nargs=-1),
 ]
 
@@ -175,20 +177,20 @@ def _run_options(f):
 @cli.command(name="exec", context_settings={"ignore_unknown_options": False})
 @click.argument("file", type=click.Path(dir_okay=False))
 @_run_options
-def exec_(file, invoke, preloads, dirs, envs, inherit_env, listens, args):
+def exec_(file, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args):
     """Run a built artifact FILE.wasmu (never loads the compiler)."""
     from .runtime.api import Module
 
-    _run(Module.load(file), file, invoke, preloads, dirs, envs, inherit_env, listens, args)
+    _run(Module.load(file), file, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args)
 
 
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("-O", "opt_level", type=click.IntRange(0, 3), default=2, show_default=True)
 @_run_options
-def run(file, opt_level, invoke, preloads, dirs, envs, inherit_env, listens, args):
+def run(file, opt_level, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args):
     """Compile FILE.wasm (through the cache) and run it (a .wasmu runs as with exec)."""
-    _run(_load_any(file, opt_level), file, invoke, preloads, dirs, envs, inherit_env, listens, args)
+    _run(_load_any(file, opt_level), file, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args)
 
 
 def _load_any(path: str, opt_level: int = 2):
@@ -204,7 +206,7 @@ def _load_any(path: str, opt_level: int = 2):
     return Module.load(compile_cached(data, opt_level=opt_level, source_name=path))
 
 
-def _run(module, file, invoke, preloads, dirs, envs, inherit_env, listens, args):
+def _run(module, file, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args):
     import signal
 
     from .runtime.api import Instance, Store
@@ -216,6 +218,14 @@ def _run(module, file, invoke, preloads, dirs, envs, inherit_env, listens, args)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
     store = Store()
+    timer = None
+    if timeout is not None:
+        import threading
+
+        # Started before instantiation: a start function is guest code too.
+        timer = threading.Timer(timeout, store.interrupt)
+        timer.daemon = True
+        timer.start()
     imports: dict = {}
     wasi = None
     needs_wasi = any(i["module"].startswith("wasi_") for i in module.imports)
@@ -262,8 +272,12 @@ def _run(module, file, invoke, preloads, dirs, envs, inherit_env, listens, args)
         if isinstance(e, Exit):
             sys.stdout.flush()
             sys.exit(e.code)
+        if e.kind == "interrupted" and timeout is not None:
+            raise Trap(e.kind, f"interrupted after the --timeout of {timeout:g} s", e.backtrace) from None
         raise
     finally:
+        if timer is not None:
+            timer.cancel()
         if wasi is not None:
             wasi.close()
 

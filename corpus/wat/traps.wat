@@ -13,4 +13,8 @@
   (func (export "unreachable") unreachable)
   (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
   (func (export "add") (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
+  ;; never returns (for interrupts and Ctrl-C)
+  (func $spin (export "spin") (loop $forever (br $forever)))
+  ;; fills memory from byte 0 forever (for interrupts landing in a builtin)
+  (func (export "fill_forever") (loop $again (memory.fill (i32.const 0) (i32.const 1) (i32.const 65536)) (br $again)))
 )

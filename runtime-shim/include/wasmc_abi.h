@@ -11,7 +11,7 @@
 #error "wasmc supports 64-bit targets only (abi.PTR == 8)"
 #endif
 
-#define WASMC_ABI_VERSION 0x1a4eed31
+#define WASMC_ABI_VERSION 0x3b4406b8
 
 #define WASMC_PTR_SIZE 0x8
 #define WASMC_VAL_SIZE 0x10
@@ -87,6 +87,7 @@ typedef union wasmc_val {
 typedef struct wasmc_limits {
     uintptr_t stack_limit; /* +0: lowest stack address guest code may use; prologues trap below it */
     int64_t fuel; /* +8: reserved for fuel metering (not consumed yet) */
+    uint64_t interrupt; /* +16: non-zero: an interrupt is pending; guest code traps with 'interrupted' (host-call adapters check it after every host call) */
 } wasmc_limits;
 
 /* A linear memory. Its base never moves: 32-bit memories live in a reservation of RESERVATION bytes and grow in place. */
@@ -299,7 +300,8 @@ typedef struct wasmc_builtins {
 /* Layout checks: the C compiler must agree with wasmc/abi.py. */
 _Static_assert(offsetof(wasmc_limits, stack_limit) == 0, "wasmc_limits.stack_limit");
 _Static_assert(offsetof(wasmc_limits, fuel) == 8, "wasmc_limits.fuel");
-_Static_assert(sizeof(wasmc_limits) == 16, "sizeof wasmc_limits");
+_Static_assert(offsetof(wasmc_limits, interrupt) == 16, "wasmc_limits.interrupt");
+_Static_assert(sizeof(wasmc_limits) == 24, "sizeof wasmc_limits");
 _Static_assert(offsetof(wasmc_memory, base) == 0, "wasmc_memory.base");
 _Static_assert(offsetof(wasmc_memory, size) == 8, "wasmc_memory.size");
 _Static_assert(offsetof(wasmc_memory, max_pages) == 16, "wasmc_memory.max_pages");

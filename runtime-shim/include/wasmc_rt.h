@@ -100,6 +100,13 @@ WASMC_API wasmc_store *wasmc_store_new(void);
 WASMC_API void wasmc_store_free(wasmc_store *store);
 /* Maximum stack (bytes) guest code may use below the first entry (default 4 MiB). */
 WASMC_API void wasmc_store_set_max_stack(wasmc_store *store, uint64_t bytes);
+/* Ask the guest code STORE runs to stop: it traps with WASMC_TRAP_INTERRUPT
+ * ("interrupted") at once if it is executing compiled code, or as soon as the
+ * host function or builtin it is in returns.  If the store is not running
+ * guest code, its next call traps before running any.  Safe to call from any
+ * thread (and from a signal handler).  Blocking system calls made by host
+ * functions (e.g. a WASI read) are not cut short. */
+WASMC_API void wasmc_store_interrupt(wasmc_store *store);
 
 /* --- host-created externs --- */
 WASMC_API wasmc_memory *wasmc_memory_new(uint64_t min_pages, uint64_t max_pages, uint32_t flags,

@@ -19,6 +19,10 @@
 #define WASMC_DEFAULT_MAX_STACK (4u << 20)          /* guest stack per store entry */
 #define WASMC_STACK_RED_ZONE (128u << 10)            /* kept free above the thread's stack end */
 #define WASMC_ALTSTACK_SIZE (64u << 10)
+/* The signal wasmc_store_interrupt sends to the thread running guest code:
+ * SIGURG, which nothing sends unless a program asks for out-of-band socket
+ * data notifications (the same choice as Go's goroutine preemption). */
+#define WASMC_INTERRUPT_SIGNAL SIGURG
 
 struct wasmc_image {
     uint8_t *base;

@@ -145,6 +145,7 @@ void wasmc_raise(int32_t code, uintptr_t fp) {
         fprintf(stderr, "wasmc: fatal: trap (%s) outside any guest call\n", wasmc_trap_message(code));
         abort();
     }
+    if (code == WASMC_TRAP_INTERRUPT) __atomic_store_n(&e->store->limits.interrupt, 0, __ATOMIC_RELAXED);
     e->trap = code;
     /* fp is the frame of the builtin called by guest code: its record holds
      * the guest caller's frame pointer and the return address into it. */
@@ -200,6 +201,36 @@ static void handler(int sig, siginfo_t *si, void *uc) {
     siglongjmp(e->jb, 1);
 }
 
+/* WASMC_INTERRUPT_SIGNAL, sent by wasmc_store_interrupt to the thread running
+ * the store's guest code.  In guest code, it traps at once; anywhere else
+ * (a host function, a builtin, the runtime) it only leaves the store's
+ * interrupt flag set, which host-call adapters and builtins check on their
+ * way back into guest code. */
+static void interrupt_handler(int sig, siginfo_t *si, void *uc) {
+    wasmc_entry *e = tls_entry;
+    if (!e || !__atomic_load_n(&e->store->limits.interrupt, __ATOMIC_RELAXED)) {
+        /* Not for us (or a late duplicate): a program's own handler gets it;
+         * the default action of SIGURG is to ignore it, so that is all
+         * chain() must not do here (it would reinstall SIG_DFL). */
+        struct sigaction *p = &prev_action[sig];
+        if ((p->sa_flags & SA_SIGINFO) || (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN))
+            chain(sig, si, uc);
+        return;
+    }
+    uintptr_t pc = arch_pc(uc);
+    if (!wasmc_pc_in_guest(pc)) return;
+    __atomic_store_n(&e->store->limits.interrupt, 0, __ATOMIC_RELAXED);
+    e->trap = WASMC_TRAP_INTERRUPT;
+    record_frames(e, pc, arch_fp(uc));
+    siglongjmp(e->jb, 1);
+}
+
+void wasmc_store_interrupt(wasmc_store *st) {
+    __atomic_store_n(&st->limits.interrupt, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&st->depth, __ATOMIC_SEQ_CST) > 0)
+        pthread_kill((pthread_t)__atomic_load_n(&st->owner, __ATOMIC_RELAXED), WASMC_INTERRUPT_SIGNAL);
+}
+
 static void free_altstack(void *p) {
     stack_t ss = {.ss_flags = SS_DISABLE};
     sigaltstack(&ss, NULL);
@@ -220,6 +251,10 @@ static void install_signals(void) {
     const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE};
     for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
         if (sigaction(sigs[i], &sa, &prev_action[sigs[i]]) != 0) return;
+    /* The interrupt signal may land in a host system call: restart it. */
+    sa.sa_sigaction = interrupt_handler;
+    sa.sa_flags |= SA_RESTART;
+    if (sigaction(WASMC_INTERRUPT_SIGNAL, &sa, &prev_action[WASMC_INTERRUPT_SIGNAL]) != 0) return;
     signals_status = 0;
 }
 

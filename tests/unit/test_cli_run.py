@@ -196,3 +196,11 @@ def test_run_also_takes_an_artifact(artifact):
     r = wasmc("run", artifact, "--invoke", "add", "5", "6")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "11"
+
+
+def test_timeout_interrupts_the_guest(artifact):
+    r = wasmc("exec", artifact, "--invoke", "spin", "--timeout", "0.3")
+    line = one_line_error(r, 134)
+    assert "interrupted after the --timeout of 0.3 s" in line and "spin" in line
+    r = wasmc("exec", artifact, "--invoke", "add", "1", "2", "--timeout", "30")
+    assert r.returncode == 0 and r.stdout.strip() == "3"

@@ -338,3 +338,65 @@ def test_host_reentry_cannot_exhaust_the_host_stack():
         sys.setrecursionlimit(old)
     assert info.value.kind == "call stack exhausted"
     assert exports["f"](3) == 3
+
+
+def _interrupt_after(store, seconds=0.2):
+    t = threading.Timer(seconds, store.interrupt)
+    t.start()
+    return t
+
+
+def test_interrupt_stops_guest_code(traps_module):
+    """Store.interrupt from another thread ends a guest loop that never
+    returns (in compiled code, by signal) and one that spins inside a builtin
+    (checked when the builtin returns); the store keeps working."""
+    store = wasmc.Store()
+    e = wasmc.Instance(traps_module, store=store).exports
+    for fn in ("spin", "fill_forever"):
+        _interrupt_after(store)
+        with pytest.raises(wasmc.Trap) as info:
+            e[fn]()
+        assert info.value.kind == "interrupted", fn
+    assert e["add"](2, 3) == 5
+
+
+def test_interrupt_before_a_call_stops_the_next_call(traps_module):
+    store = wasmc.Store()
+    e = wasmc.Instance(traps_module, store=store).exports
+    store.interrupt()  # nothing is running: the next call traps before it starts
+    with pytest.raises(wasmc.Trap, match="interrupted"):
+        e["add"](1, 1)
+    assert e["add"](1, 1) == 2  # and only that one
+
+
+def test_interrupt_reaches_guest_code_through_host_calls():
+    """guest -> Python host function (sleeping) -> ...: the signal lands
+    outside guest code, so the host-call adapter traps when the host function
+    returns; a guest -> host -> guest nest unwinds to the outermost call."""
+    import time
+
+    m = Mod()
+    t0 = m.functype([], [])
+    tick = m.import_func(t0, "env", "tick")
+    inner = m.import_func(t0, "env", "inner")
+    m.funcs += [uleb(t0), uleb(t0)]
+    calls = 2  # func index: after the two imports
+    spin = 3
+    m.exports += [name("calls") + b"\x00" + uleb(calls), name("spin") + b"\x00" + uleb(spin),
+                  name("nest") + b"\x00" + uleb(calls + 2)]
+    m.funcs.append(uleb(t0))
+    for body in (b"\x03\x40\x10" + uleb(tick) + b"\x0c\x00\x0b",  # loop { tick() }
+                 b"\x03\x40\x0c\x00\x0b",                           # loop {}
+                 b"\x10" + uleb(inner)):                            # inner() -> guest spin
+        code = vec([]) + body + b"\x0b"
+        m.codes.append(uleb(len(code)) + code)
+    store = wasmc.Store()
+    exports = {}
+    imports = {"env": {"tick": wasmc.Func(wasmc.FuncType([], []), lambda: time.sleep(0.002)),
+                       "inner": wasmc.Func(wasmc.FuncType([], []), lambda: exports["spin"]())}}
+    exports.update(wasmc.Instance(wasmc.Module(m.build()), imports, store=store).exports)
+    for fn in ("calls", "nest"):
+        _interrupt_after(store)
+        with pytest.raises(wasmc.Trap) as info:
+            exports[fn]()
+        assert info.value.kind == "interrupted", fn

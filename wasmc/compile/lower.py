@@ -1379,7 +1379,17 @@ def _adapter(k: int, ft: FuncType) -> str:
         lines.append(f"  store {lltype(t)} %p{i}, ptr %a{i}.p, align 8")
     lines += [
         "  %fn = load ptr, ptr %env",
-        "  %st = call i32 %fn(ptr %env, ptr %caller, ptr %vals)",
+        "  %st0 = call i32 %fn(ptr %env, ptr %caller, ptr %vals)",
+        # An interrupt that arrived while the host function ran (outside
+        # guest code, where the signal cannot end it) takes effect now, before
+        # the host's own status: a nested call it made may have failed
+        # because of that same interrupt.
+        f"  %lim.pp = getelementptr inbounds i8, ptr %caller, i64 {abi.VMCTX.offset('limits')}",
+        "  %lim.p = load ptr, ptr %lim.pp",
+        f"  %int.p = getelementptr inbounds i8, ptr %lim.p, i64 {abi.LIMITS.offset('interrupt')}",
+        "  %int = load volatile i64, ptr %int.p",
+        "  %intr = icmp ne i64 %int, 0",
+        f"  %st = select i1 %intr, i32 {abi.trap_code('INTERRUPT')}, i32 %st0",
         "  %bad = icmp ne i32 %st, 0",
         "  br i1 %bad, label %trap, label %ok, !prof !1",
         "trap:",

@@ -99,6 +99,15 @@ class Store:
         self._keep: list = []  # objects the C store points into (WASI contexts)
         self._wasi = None  # the WASI context linked into this store, if any
 
+    def interrupt(self) -> None:
+        """Stop the guest code this store runs: it raises ``Trap`` with kind
+        ``"interrupted"`` at once if it is in compiled code, or when the host
+        function it is in returns.  If nothing is running, the next call is
+        interrupted before it starts.  Safe to call from any thread (a timer,
+        a watchdog); a host function blocked in a system call (a WASI read)
+        is not cut short."""
+        self._lib.wasmc_store_interrupt(self._ptr)
+
     def __del__(self):
         ptr = getattr(self, "_ptr", None)
         if ptr:

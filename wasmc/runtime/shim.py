@@ -101,6 +101,7 @@ def _declare(L):
     proto("wasmc_store_new", c_void_p)
     proto("wasmc_store_free", None, c_void_p)
     proto("wasmc_store_set_max_stack", None, c_void_p, c_uint64)
+    proto("wasmc_store_interrupt", None, c_void_p)
     proto("wasmc_memory_new", c_void_p, c_uint64, c_uint64, c_uint32, E)
     proto("wasmc_memory_release", None, c_void_p)
     proto("wasmc_memory_grow", c_int64, c_void_p, c_uint64)
