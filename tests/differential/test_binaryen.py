@@ -19,7 +19,12 @@ the seed and the binaryen version).  Run as a script to fuzz more::
     .venv/bin/python tests/differential/test_binaryen.py START COUNT [OPT]
 
 which prints every mismatch with its seed and keeps the module in
-``$TMPDIR/wasmc-fuzz/<seed>.wasm``.
+``$TMPDIR/wasmc-fuzz/<seed>.wasm``.  There a mismatch is a lead, not yet a
+verdict: binaryen 108's ``--denan`` does not reach v128 values, so the
+payload of a NaN made by ``f32x4.add`` and friends can still flow into an
+integer lane, an address or a branch (x86 keeps the operand's NaN, binaryen
+makes a canonical one; Wasm allows both).  Seeds 5049 and 5083 (at any
+-O) are two such cases, found among 1,800 seeds; every other seed matched.
 """
 
 from __future__ import annotations
