@@ -70,6 +70,7 @@ struct wasmc_store {
     uint64_t max_stack;
     uint32_t depth;               /* nested entries active */
     unsigned long owner;          /* thread running guest code while depth > 0 */
+    int owner_tid;                /* its kernel thread id (the interrupt signal's target) */
     wasmc_instance *instances;
     wasmc_hostfunc_rec *hostfuncs;
 };

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "arch/arch.h"
@@ -36,6 +37,7 @@
 static __thread wasmc_entry *tls_entry;
 static __thread uintptr_t tls_stack_lo, tls_stack_hi;
 static __thread int tls_altstack_ready;
+static __thread int tls_tid;
 
 static struct sigaction prev_action[NSIG];
 static pthread_once_t signals_once = PTHREAD_ONCE_INIT;
@@ -225,11 +227,20 @@ static void interrupt_handler(int sig, siginfo_t *si, void *uc) {
     siglongjmp(e->jb, 1);
 }
 
+/* The signal goes to the kernel thread id, not a pthread_t: if the owner
+ * thread ends meanwhile, tgkill fails or (after tid reuse) reaches a thread
+ * with no pending interrupt, which ignores it; pthread_kill on a thread that
+ * has been joined would be undefined behaviour. */
 void wasmc_store_interrupt(wasmc_store *st) {
     __atomic_store_n(&st->limits.interrupt, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&st->depth, __ATOMIC_SEQ_CST) > 0)
-        pthread_kill((pthread_t)__atomic_load_n(&st->owner, __ATOMIC_RELAXED), WASMC_INTERRUPT_SIGNAL);
+    if (__atomic_load_n(&st->depth, __ATOMIC_SEQ_CST) > 0) {
+        int tid = __atomic_load_n(&st->owner_tid, __ATOMIC_RELAXED);
+        if (tid > 0) syscall(SYS_tgkill, getpid(), tid, WASMC_INTERRUPT_SIGNAL);
+    }
 }
+
+/* A forked child's only thread has a new kernel id. */
+static void forget_tid(void) { tls_tid = 0; }
 
 static void free_altstack(void *p) {
     stack_t ss = {.ss_flags = SS_DISABLE};
@@ -239,6 +250,7 @@ static void free_altstack(void *p) {
 
 static void install_signals(void) {
     if (pthread_key_create(&altstack_key, free_altstack) != 0) return;
+    if (pthread_atfork(NULL, NULL, forget_tid) != 0) return;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = handler;
@@ -310,8 +322,11 @@ bool wasmc_enter(wasmc_store *st, wasmc_entry *e, wasmc_error *err) {
         if (sp > st->max_stack && sp - st->max_stack > lim) lim = sp - st->max_stack;
         st->limits.stack_limit = lim;
         st->owner = self;
+        if (!tls_tid) tls_tid = (int)syscall(SYS_gettid);
+        __atomic_store_n(&st->owner_tid, tls_tid, __ATOMIC_RELAXED);
     }
-    st->depth++;
+    /* Only this thread writes depth; wasmc_store_interrupt reads it from others. */
+    __atomic_store_n(&st->depth, st->depth + 1, __ATOMIC_RELEASE);
     e->prev = tls_entry;
     tls_entry = e;
     return true;
@@ -320,6 +335,6 @@ bool wasmc_enter(wasmc_store *st, wasmc_entry *e, wasmc_error *err) {
 void wasmc_leave(wasmc_entry *e) {
     wasmc_store *st = e->store;
     tls_entry = e->prev;
-    st->depth--;
+    __atomic_store_n(&st->depth, st->depth - 1, __ATOMIC_RELEASE);
     st->limits.stack_limit = e->saved_limit;
 }
