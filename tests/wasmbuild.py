@@ -8,16 +8,10 @@ instructions.
 from __future__ import annotations
 
 from wasmc.wasm.decode import decode_module
+from wasmc.wasm.opcodes import uleb128
 from wasmc.wasm.validate import validate_module
 
-def uleb(v: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        out.append(b | (0x80 if v else 0))
-        if not v:
-            return bytes(out)
+uleb = uleb128
 
 
 def sleb(v: int) -> bytes:

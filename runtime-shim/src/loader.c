@@ -275,15 +275,21 @@ static wasmc_image *finish(wasmc_image *img, wasmc_error *err) {
     return img;
 }
 
-wasmc_image *wasmc_image_map(int fd, uint64_t offset, uint64_t size, wasmc_error *err) {
+/* What both ways of loading an image check first. */
+static bool image_args_ok(uint64_t size, wasmc_error *err) {
     if (wasmc_signals_init() != 0) {
         wasmc_set_error(err, WASMC_ERR_RESOURCE, "cannot install signal handlers");
-        return NULL;
+        return false;
     }
     if (size < sizeof(wasmc_image_header) || size > (1ull << 32)) {
         wasmc_set_error(err, WASMC_ERR_ARTIFACT, "image size %llu out of range", (unsigned long long)size);
-        return NULL;
+        return false;
     }
+    return true;
+}
+
+wasmc_image *wasmc_image_map(int fd, uint64_t offset, uint64_t size, wasmc_error *err) {
+    if (!image_args_ok(size, err)) return NULL;
     long page = sysconf(_SC_PAGESIZE);
     wasmc_image *img = calloc(1, sizeof *img);
     if (!img) { wasmc_set_error(err, WASMC_ERR_RESOURCE, "out of memory"); return NULL; }
@@ -328,14 +334,7 @@ wasmc_image *wasmc_image_map(int fd, uint64_t offset, uint64_t size, wasmc_error
 }
 
 wasmc_image *wasmc_image_copy(const void *data, uint64_t size, wasmc_error *err) {
-    if (wasmc_signals_init() != 0) {
-        wasmc_set_error(err, WASMC_ERR_RESOURCE, "cannot install signal handlers");
-        return NULL;
-    }
-    if (size < sizeof(wasmc_image_header) || size > (1ull << 32)) {
-        wasmc_set_error(err, WASMC_ERR_ARTIFACT, "image size %llu out of range", (unsigned long long)size);
-        return NULL;
-    }
+    if (!image_args_ok(size, err)) return NULL;
     wasmc_image *img = calloc(1, sizeof *img);
     if (!img) { wasmc_set_error(err, WASMC_ERR_RESOURCE, "out of memory"); return NULL; }
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

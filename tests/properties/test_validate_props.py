@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import wasmc
 from wasmc.errors import WasmError
+from wasmc.wasm.opcodes import uleb128
 
 HEADER = b"\0asm\x01\0\0\0"
 SETTINGS = settings(max_examples=150, deadline=timedelta(seconds=2),
@@ -49,15 +50,7 @@ def test_random_sections(sections):
     # well-framed sections with random contents reach every section decoder
     out = bytearray(HEADER)
     for sid, payload in sections:
-        n = len(payload)
-        size = bytearray()
-        while True:
-            b = n & 0x7F
-            n >>= 7
-            size.append(b | (0x80 if n else 0))
-            if not n:
-                break
-        out += bytes([sid]) + size + payload
+        out += bytes([sid]) + uleb128(len(payload)) + payload
     _check(bytes(out))
 
 

@@ -894,20 +894,21 @@ def _ieqz(L, ins):
     L.push(L.from_i1(L.op(f"icmp eq {t} {v}, 0")), "i32")
 
 
-def _icmp(pred):
+def _cmp(instr, pred):
+    """icmp/fcmp PRED of the two operands, as an i32 0 or 1."""
     def h(L, ins):
         b, t = L.pop()
         a = L.popv()
-        L.push(L.from_i1(L.op(f"icmp {pred} {t} {a}, {b}")), "i32")
+        L.push(L.from_i1(L.op(f"{instr} {pred} {LLT[t]} {a}, {b}")), "i32")
     return h
+
+
+def _icmp(pred):
+    return _cmp("icmp", pred)
 
 
 def _fcmp(pred):
-    def h(L, ins):
-        b, t = L.pop()
-        a = L.popv()
-        L.push(L.from_i1(L.op(f"fcmp {pred} {LLT[t]} {a}, {b}")), "i32")
-    return h
+    return _cmp("fcmp", pred)
 
 
 def _iun(kind):

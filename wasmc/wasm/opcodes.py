@@ -423,15 +423,19 @@ CONST_OP_FEATURE = {"i32.add": "extended_const", "i32.sub": "extended_const",
                     "i64.sub": "extended_const", "i64.mul": "extended_const"}
 
 
-def op_bytes(op: Op) -> bytes:
-    """Binary encoding of an opcode (prefix plus LEB128 sub-opcode)."""
-    if op.prefix == 0:
-        return bytes([op.code])
-    out = bytearray([op.prefix])
-    v = op.code
+def uleb128(v: int) -> bytes:
+    """Unsigned LEB128 encoding of V (shortest form)."""
+    out = bytearray()
     while True:
         b = v & 0x7F
         v >>= 7
         out.append(b | (0x80 if v else 0))
         if not v:
             return bytes(out)
+
+
+def op_bytes(op: Op) -> bytes:
+    """Binary encoding of an opcode (prefix plus LEB128 sub-opcode)."""
+    if op.prefix == 0:
+        return bytes([op.code])
+    return bytes([op.prefix]) + uleb128(op.code)

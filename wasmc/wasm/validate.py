@@ -79,7 +79,7 @@ from .module import (
     ArrayType, FuncType, GlobalType, MemoryType, Module, RefType, StructType, TableType,
     TagType, type_name,
 )
-from .opcodes import CONST_OPS, OPS
+from .opcodes import CONST_OPS, OPS, uleb128
 
 __all__ = [
     "validate_module", "CanonKey", "canonical_key_bytes", "matches_valtype", "canonical_valtype",
@@ -374,17 +374,6 @@ _HEAP_CODES = {"func": 0x70, "extern": 0x6F, "any": 0x6E, "eq": 0x6D, "i31": 0x6
                "noexn": 0x74}
 
 
-def _uleb(out: bytearray, v: int):
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        if v:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return
-
-
 def _group_deps(entries: tuple) -> list:
     """External keys referenced by a group, in order of first appearance."""
     deps = []
@@ -453,11 +442,11 @@ def canonical_key_bytes(key: CanonKey) -> bytes:
     def ref(r):
         if type(r) is int:
             out.append(0x01)
-            _uleb(out, r)
+            out.extend(uleb128(r))
         else:
             out.append(0x02)
-            _uleb(out, numbering[r.group.entries])
-            _uleb(out, r.index)
+            out.extend(uleb128(numbering[r.group.entries]))
+            out.extend(uleb128(r.index))
 
     def val(t):
         if type(t) is tuple:
@@ -471,25 +460,25 @@ def canonical_key_bytes(key: CanonKey) -> bytes:
         else:
             out.append(_VAL_CODES[t])
 
-    _uleb(out, len(order))
+    out.extend(uleb128(len(order)))
     for g in order:
-        _uleb(out, len(g.entries))
+        out.extend(uleb128(len(g.entries)))
         for final, supers, comp in g.entries:
             out.append(1 if final else 0)
-            _uleb(out, len(supers))
+            out.extend(uleb128(len(supers)))
             for s in supers:
                 ref(s)
             if comp[0] == "func":
                 out.append(0x60)
-                _uleb(out, len(comp[1]))
+                out.extend(uleb128(len(comp[1])))
                 for t in comp[1]:
                     val(t)
-                _uleb(out, len(comp[2]))
+                out.extend(uleb128(len(comp[2])))
                 for t in comp[2]:
                     val(t)
             elif comp[0] == "struct":
                 out.append(0x5F)
-                _uleb(out, len(comp[1]))
+                out.extend(uleb128(len(comp[1])))
                 for st, mut in comp[1]:
                     val(st)
                     out.append(1 if mut else 0)
@@ -498,8 +487,8 @@ def canonical_key_bytes(key: CanonKey) -> bytes:
                 st, mut = comp[1]
                 val(st)
                 out.append(1 if mut else 0)
-    _uleb(out, numbering[root.entries])
-    _uleb(out, key.index)
+    out.extend(uleb128(numbering[root.entries]))
+    out.extend(uleb128(key.index))
     return bytes(out)
 
 

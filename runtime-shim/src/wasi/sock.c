@@ -58,45 +58,56 @@ WASI_FN(sock_accept) {
     RETURN_ERRNO(WASI_ESUCCESS);
 }
 
-/* sock_recv(fd, iovs, iovs_len, riflags, ret size, ret roflags) */
-WASI_FN(sock_recv) {
-    NEED_MEM(m);
-    wasmc_wasi *ctx = CTX;
-    uint32_t fd = ARG32(0), iovs = ARG32(1), n = ARG32(2), riflags = ARG32(3);
-    uint32_t sizep = ARG32(4), flagsp = ARG32(5);
-    if (!wasi_mem_ok(&m, sizep, 4) || !wasi_mem_ok(&m, flagsp, 2)) RETURN_ERRNO(WASI_EFAULT);
-    if (riflags & ~(WASI_RECV_PEEK | WASI_RECV_WAITALL)) RETURN_ERRNO(WASI_EINVAL);
+/* Shared body of sock_recv and sock_send: one recvmsg/sendmsg over the
+ * guest's iovecs on socket FD, honouring emulated non-blocking mode.  On
+ * success *got is the byte count and *msg_flags what recvmsg reported. */
+static int sock_msg(wasmc_wasi *ctx, const wasi_mem *m, uint32_t fd, uint32_t iovs, uint32_t n, int sending,
+                    int flags, ssize_t *got, int *msg_flags) {
     wasi_fd *f;
-    int err = get_sock(ctx, fd, WASI_RIGHT_FD_READ, &f);
-    if (err) RETURN_ERRNO(err);
+    int err = get_sock(ctx, fd, sending ? WASI_RIGHT_FD_WRITE : WASI_RIGHT_FD_READ, &f);
+    if (err) return err;
     struct iovec *iov;
     int cnt;
-    err = wasi_iovecs(&m, iovs, n, &iov, &cnt);
+    err = wasi_iovecs(m, iovs, n, &iov, &cnt);
     if (err) {
         wasi_fd_put(ctx, f);
-        RETURN_ERRNO(err);
+        return err;
     }
     struct msghdr msg;
     memset(&msg, 0, sizeof(msg));
     msg.msg_iov = iov;
     msg.msg_iovlen = (size_t)cnt;
-    int mf = 0;
-    if (riflags & WASI_RECV_PEEK) mf |= MSG_PEEK;
-    if (riflags & WASI_RECV_WAITALL) mf |= MSG_WAITALL;
+    short ev = sending ? POLLOUT : POLLIN;
     ssize_t r = -1;
-    err = wasi_nb_precheck(ctx, f, POLLIN);
+    err = wasi_nb_precheck(ctx, f, ev);
     while (!err) {
-        r = recvmsg(f->host, &msg, mf);
-        if (r < 0 && errno == EAGAIN && wasi_nb_retry(ctx, f, POLLIN)) continue;
+        r = sending ? sendmsg(f->host, &msg, flags) : recvmsg(f->host, &msg, flags);
+        if (r < 0 && errno == EAGAIN && wasi_nb_retry(ctx, f, ev)) continue;
         if (r < 0) err = wasi_errno(errno);
         break;
     }
     free(iov);
     wasi_fd_put(ctx, f);
+    *got = r;
+    *msg_flags = msg.msg_flags;
+    return err;
+}
+
+/* sock_recv(fd, iovs, iovs_len, riflags, ret size, ret roflags) */
+WASI_FN(sock_recv) {
+    NEED_MEM(m);
+    uint32_t riflags = ARG32(3), sizep = ARG32(4), flagsp = ARG32(5);
+    if (!wasi_mem_ok(&m, sizep, 4) || !wasi_mem_ok(&m, flagsp, 2)) RETURN_ERRNO(WASI_EFAULT);
+    if (riflags & ~(WASI_RECV_PEEK | WASI_RECV_WAITALL)) RETURN_ERRNO(WASI_EINVAL);
+    int mf = 0;
+    if (riflags & WASI_RECV_PEEK) mf |= MSG_PEEK;
+    if (riflags & WASI_RECV_WAITALL) mf |= MSG_WAITALL;
+    ssize_t r;
+    int out_flags;
+    int err = sock_msg(CTX, &m, ARG32(0), ARG32(1), ARG32(2), 0, mf, &r, &out_flags);
     if (err) RETURN_ERRNO(err);
     wasi_put_u32(wasi_mem_at(&m, sizep), (uint32_t)r);
-    wasi_put_u16(wasi_mem_at(&m, flagsp),
-                 (msg.msg_flags & MSG_TRUNC) ? WASI_RECV_DATA_TRUNCATED : 0);
+    wasi_put_u16(wasi_mem_at(&m, flagsp), (out_flags & MSG_TRUNC) ? WASI_RECV_DATA_TRUNCATED : 0);
     RETURN_ERRNO(WASI_ESUCCESS);
 }
 
@@ -104,34 +115,12 @@ WASI_FN(sock_recv) {
  * if any is set); never raises SIGPIPE (a closed peer is `pipe`). */
 WASI_FN(sock_send) {
     NEED_MEM(m);
-    wasmc_wasi *ctx = CTX;
-    uint32_t fd = ARG32(0), iovs = ARG32(1), n = ARG32(2), siflags = ARG32(3), sizep = ARG32(4);
+    uint32_t siflags = ARG32(3), sizep = ARG32(4);
     if (!wasi_mem_ok(&m, sizep, 4)) RETURN_ERRNO(WASI_EFAULT);
     if (siflags) RETURN_ERRNO(WASI_EINVAL);
-    wasi_fd *f;
-    int err = get_sock(ctx, fd, WASI_RIGHT_FD_WRITE, &f);
-    if (err) RETURN_ERRNO(err);
-    struct iovec *iov;
-    int cnt;
-    err = wasi_iovecs(&m, iovs, n, &iov, &cnt);
-    if (err) {
-        wasi_fd_put(ctx, f);
-        RETURN_ERRNO(err);
-    }
-    struct msghdr msg;
-    memset(&msg, 0, sizeof(msg));
-    msg.msg_iov = iov;
-    msg.msg_iovlen = (size_t)cnt;
-    ssize_t r = -1;
-    err = wasi_nb_precheck(ctx, f, POLLOUT);
-    while (!err) {
-        r = sendmsg(f->host, &msg, MSG_NOSIGNAL);
-        if (r < 0 && errno == EAGAIN && wasi_nb_retry(ctx, f, POLLOUT)) continue;
-        if (r < 0) err = wasi_errno(errno);
-        break;
-    }
-    free(iov);
-    wasi_fd_put(ctx, f);
+    ssize_t r;
+    int out_flags;
+    int err = sock_msg(CTX, &m, ARG32(0), ARG32(1), ARG32(2), 1, MSG_NOSIGNAL, &r, &out_flags);
     if (!err) wasi_put_u32(wasi_mem_at(&m, sizep), (uint32_t)r);
     RETURN_ERRNO(err);
 }
