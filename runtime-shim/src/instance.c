@@ -1,4 +1,4 @@
-/* instance.c -- stores, instantiation, the builtins, and calls.
+/* instance.c -- stores, instantiation, and calls.
  *
  * Instantiation follows the spec's order: check every import against the
  * descriptor (a LinkError names the first mismatch), build the VMContext,
@@ -10,8 +10,8 @@
  * and memories are shared), and so the failed instance stays alive in its
  * store.
  *
- * The builtins table is what compiled code calls through vmctx->builtins;
- * each builtin checks bounds itself and traps through wasmc_raise.
+ * The builtins compiled code calls through vmctx->builtins are in
+ * builtins.c; errors are filled by error.c.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -19,17 +19,6 @@
 #include <string.h>
 
 #include "shim.h"
-
-void wasmc_set_error(wasmc_error *err, int kind, const char *fmt, ...) {
-    if (!err) return;
-    err->kind = kind;
-    err->trap = 0;
-    err->nframes = 0;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
-    va_end(ap);
-}
 
 /* --- canonical type ids ---------------------------------------------------
  * Equal type keys (see abi: canonical key) get equal process-wide ids, so a
@@ -144,118 +133,6 @@ wasmc_funcref *wasmc_hostfunc_new(wasmc_store *st, wasmc_host_callback fn, void 
     st->hostfuncs = r;
     return &r->ref;
 }
-
-/* --- helpers ---------------------------------------------------------------- */
-
-static inline wasmc_instance *inst_of(wasmc_vmctx *vm) { return (wasmc_instance *)vm->instance; }
-static inline const char *strs(const wasmc_image *img) { return (const char *)img->base + img->hdr->strings; }
-static inline uintptr_t code_at(const wasmc_image *img, uint32_t off) { return (uintptr_t)img->base + off; }
-
-#define TRAP(code) wasmc_raise((code), (uintptr_t)__builtin_frame_address(0))
-
-/* Is [start, start+len) inside [0, size)?  (No overflow for any inputs.) */
-static inline bool range_ok(uint64_t start, uint64_t len, uint64_t size) {
-    return start <= size && len <= size - start;
-}
-
-/* --- builtins --------------------------------------------------------------- */
-
-/* Every builtin returns through this: an interrupt signal that arrived while
- * it ran (outside guest code) takes effect before guest code continues. */
-#define POLL_INTERRUPT(vm) \
-    do { if (__atomic_load_n(&(vm)->limits->interrupt, __ATOMIC_RELAXED)) TRAP(WASMC_TRAP_INTERRUPT); } while (0)
-
-static void b_trap(wasmc_vmctx *vm, uint32_t code) { TRAP((int32_t)code); }
-
-static void b_host_trap(wasmc_vmctx *vm, uint32_t status) { TRAP((int32_t)status); }
-
-static int64_t b_memory_grow(wasmc_vmctx *vm, uint32_t mem, uint64_t delta) {
-    int64_t r = wasmc_memory_grow(vm->memories[mem].def, delta);
-    POLL_INTERRUPT(vm);
-    return r;
-}
-
-static void b_memory_fill(wasmc_vmctx *vm, uint32_t mem, uint64_t dst, uint32_t val, uint64_t len) {
-    wasmc_memory *m = vm->memories[mem].def;
-    if (!range_ok(dst, len, m->size)) TRAP(WASMC_TRAP_MEMORY_OOB);
-    memset((uint8_t *)m->base + dst, (int)(val & 0xFF), len);
-    POLL_INTERRUPT(vm);
-}
-
-static void b_memory_copy(wasmc_vmctx *vm, uint32_t dmem, uint32_t smem, uint64_t dst, uint64_t src,
-                          uint64_t len) {
-    wasmc_memory *d = vm->memories[dmem].def, *s = vm->memories[smem].def;
-    if (!range_ok(dst, len, d->size) || !range_ok(src, len, s->size)) TRAP(WASMC_TRAP_MEMORY_OOB);
-    memmove((uint8_t *)d->base + dst, (uint8_t *)s->base + src, len);
-    POLL_INTERRUPT(vm);
-}
-
-static void b_memory_init(wasmc_vmctx *vm, uint32_t mem, uint32_t seg, uint64_t dst, uint32_t src,
-                          uint32_t len) {
-    wasmc_data_inst *d = &inst_of(vm)->datas[seg];
-    wasmc_memory *m = vm->memories[mem].def;
-    if (!range_ok(src, len, d->size) || !range_ok(dst, len, m->size)) TRAP(WASMC_TRAP_MEMORY_OOB);
-    memcpy((uint8_t *)m->base + dst, d->bytes + src, len);
-    POLL_INTERRUPT(vm);
-}
-
-static void b_data_drop(wasmc_vmctx *vm, uint32_t seg) {
-    inst_of(vm)->datas[seg].size = 0;
-    POLL_INTERRUPT(vm);
-}
-
-static inline wasmc_table *table_of(wasmc_vmctx *vm, uint32_t t) {
-    return ((wasmc_table **)((uint8_t *)vm + inst_of(vm)->hdr->vm_tables))[t];
-}
-
-static int64_t b_table_grow(wasmc_vmctx *vm, uint32_t t, void *init, uint64_t delta) {
-    int64_t r = wasmc_table_grow(table_of(vm, t), delta, init);
-    POLL_INTERRUPT(vm);
-    return r;
-}
-
-static void b_table_fill(wasmc_vmctx *vm, uint32_t t, uint64_t dst, void *val, uint64_t len) {
-    wasmc_table *tab = table_of(vm, t);
-    if (!range_ok(dst, len, tab->size)) TRAP(WASMC_TRAP_TABLE_OOB);
-    void **e = tab->elems;
-    for (uint64_t i = 0; i < len; i++) e[dst + i] = val;
-    POLL_INTERRUPT(vm);
-}
-
-static void b_table_copy(wasmc_vmctx *vm, uint32_t dt, uint32_t st, uint64_t dst, uint64_t src, uint64_t len) {
-    wasmc_table *d = table_of(vm, dt), *s = table_of(vm, st);
-    if (!range_ok(dst, len, d->size) || !range_ok(src, len, s->size)) TRAP(WASMC_TRAP_TABLE_OOB);
-    memmove((void **)d->elems + dst, (void **)s->elems + src, len * sizeof(void *));
-    POLL_INTERRUPT(vm);
-}
-
-static void b_table_init(wasmc_vmctx *vm, uint32_t t, uint32_t seg, uint64_t dst, uint32_t src, uint32_t len) {
-    wasmc_elem_inst *e = &inst_of(vm)->elems[seg];
-    wasmc_table *tab = table_of(vm, t);
-    if (!range_ok(src, len, e->count) || !range_ok(dst, len, tab->size)) TRAP(WASMC_TRAP_TABLE_OOB);
-    memcpy((void **)tab->elems + dst, e->items + src, (size_t)len * sizeof(void *));
-    POLL_INTERRUPT(vm);
-}
-
-static void b_elem_drop(wasmc_vmctx *vm, uint32_t seg) {
-    inst_of(vm)->elems[seg].count = 0;
-    POLL_INTERRUPT(vm);
-}
-
-const wasmc_builtins wasmc_builtins_table = {
-    .trap = b_trap,
-    .memory_grow = b_memory_grow,
-    .memory_fill = b_memory_fill,
-    .memory_copy = b_memory_copy,
-    .memory_init = b_memory_init,
-    .data_drop = b_data_drop,
-    .table_grow = b_table_grow,
-    .table_fill = b_table_fill,
-    .table_copy = b_table_copy,
-    .table_init = b_table_init,
-    .elem_drop = b_elem_drop,
-    .host_trap = b_host_trap,
-};
 
 /* --- import checks ------------------------------------------------------------ */
 

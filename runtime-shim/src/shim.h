@@ -86,7 +86,21 @@ typedef struct wasmc_entry {
     uintptr_t saved_limit;
 } wasmc_entry;
 
-/* error.c-style helpers (instance.c) */
+/* Small helpers shared by instance.c and builtins.c. */
+static inline wasmc_instance *inst_of(wasmc_vmctx *vm) { return (wasmc_instance *)vm->instance; }
+static inline const char *strs(const wasmc_image *img) { return (const char *)img->base + img->hdr->strings; }
+static inline uintptr_t code_at(const wasmc_image *img, uint32_t off) { return (uintptr_t)img->base + off; }
+
+/* Is [start, start+len) inside [0, size)?  (No overflow for any inputs.) */
+static inline bool range_ok(uint64_t start, uint64_t len, uint64_t size) {
+    return start <= size && len <= size - start;
+}
+
+static inline wasmc_table *table_of(wasmc_vmctx *vm, uint32_t t) {
+    return ((wasmc_table **)((uint8_t *)vm + inst_of(vm)->hdr->vm_tables))[t];
+}
+
+/* error.c */
 WASMC_INTERNAL void wasmc_set_error(wasmc_error *err, int kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -109,7 +123,7 @@ WASMC_INTERNAL WASMC_NORETURN void wasmc_raise(int32_t code, uintptr_t fp);
 WASMC_INTERNAL void wasmc_entry_error(const wasmc_entry *e, wasmc_error *err);
 WASMC_INTERNAL const char *wasmc_trap_message(int32_t code);
 
-/* instance.c */
+/* builtins.c */
 WASMC_INTERNAL extern const wasmc_builtins wasmc_builtins_table;
 
 #endif
