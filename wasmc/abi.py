@@ -208,8 +208,11 @@ FUNCREF_FLAG_HOST = 1  # code is a host adapter and vmctx a HOSTFUNC env
 
 #: Address space reserved per 32-bit memory: 4 GiB of addressable range plus
 #: 4 GiB of guard, so base + zext(i32) + offset(u32) never leaves the
-#: reservation and needs no bounds check.
-RESERVATION = 8 << 30
+#: reservation and needs no bounds check -- plus one more Wasm page, because
+#: an access of N bytes at the largest such address (2^33 - 2) reaches
+#: 2^33 + N - 2: its last bytes (which a store probe on some targets reads
+#: first) must still land in the guard.
+RESERVATION = (8 << 30) + PAGE_SIZE
 
 # Value type codes in descriptors and VAL slots (the Wasm binary encodings).
 VALTYPE_I32, VALTYPE_I64, VALTYPE_F32, VALTYPE_F64, VALTYPE_V128 = 0x7F, 0x7E, 0x7D, 0x7C, 0x7B

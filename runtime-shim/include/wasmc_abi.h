@@ -11,7 +11,7 @@
 #error "wasmc supports 64-bit targets only (abi.PTR == 8)"
 #endif
 
-#define WASMC_ABI_VERSION 0x3b4406b8
+#define WASMC_ABI_VERSION 0x5e2caa33
 
 #define WASMC_PTR_SIZE 0x8
 #define WASMC_VAL_SIZE 0x10
@@ -20,7 +20,7 @@
 #define WASMC_IMAGE_MAGIC 0x494d5357
 #define WASMC_NO_INDEX 0xffffffffULL
 #define WASMC_NO_MAX 0xffffffffffffffffULL
-#define WASMC_RESERVATION 0x200000000ULL
+#define WASMC_RESERVATION 0x200010000ULL
 #define WASMC_VMCTX_FLAG_HAS_MEMORY0 0x1
 #define WASMC_MEMORY_FLAG_64 0x1
 #define WASMC_MEMORY_FLAG_BOUNDS_CHECKED 0x2

@@ -13,6 +13,15 @@
  * Reservations are recorded in a small table the signal handler reads to
  * classify a fault (inside a memory reservation: out-of-bounds access).
  *
+ * Released reservations are kept in a small pool and reused: the range is
+ * mapped again in place (MAP_FIXED, PROT_NONE), which drops every page it
+ * held, so a reused reservation reads as zero like a fresh one.  Natively
+ * this only saves an mmap; under qemu-user it is what keeps long runs
+ * alive, because qemu keeps about 49 MiB of bookkeeping per 8 GiB range it
+ * has ever seen mapped and never frees it (PLATFORM-NOTES section 6): with
+ * the pool, a process that creates and frees memories one after another
+ * touches the same few ranges again and again.
+ *
  * Tables hold one pointer per element; growing may move the element array
  * (compiled code reloads it on every access).  Memories, tables and globals
  * are reference counted: an instance retains everything it imports.
@@ -71,6 +80,39 @@ static void remove_reservation(int slot) {
     pthread_mutex_unlock(&res_lock);
 }
 
+/* --- the reservation pool --- */
+
+#define POOL_MAX 16
+static void *pool[POOL_MAX];
+static int pool_len;
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *reservation_get(void) {
+    void *p = NULL;
+    pthread_mutex_lock(&pool_lock);
+    if (pool_len) p = pool[--pool_len];
+    pthread_mutex_unlock(&pool_lock);
+    if (p) return p;
+    p = mmap(NULL, WASMC_RESERVATION, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void reservation_put(void *p) {
+    /* Map the range afresh: the old pages (and their contents) are gone. */
+    if (mmap(p, WASMC_RESERVATION, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0)
+        != p) {
+        munmap(p, WASMC_RESERVATION);
+        return;
+    }
+    pthread_mutex_lock(&pool_lock);
+    if (pool_len < POOL_MAX) {
+        pool[pool_len++] = p;
+        p = NULL;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    if (p) munmap(p, WASMC_RESERVATION);
+}
+
 wasmc_memory *wasmc_memory_new(uint64_t min_pages, uint64_t max_pages, uint32_t flags, wasmc_error *err) {
     uint64_t declared_max = max_pages;
     uint64_t limit = WASMC_RESERVATION / WASMC_PAGE_SIZE / 2; /* 4 GiB addressable, 4 GiB guard */
@@ -85,8 +127,8 @@ wasmc_memory *wasmc_memory_new(uint64_t min_pages, uint64_t max_pages, uint32_t 
     }
     memory_obj *m = calloc(1, sizeof *m);
     if (!m) { wasmc_set_error(err, WASMC_ERR_RESOURCE, "out of memory"); return NULL; }
-    void *base = mmap(NULL, WASMC_RESERVATION, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (base == MAP_FAILED) {
+    void *base = reservation_get();
+    if (!base) {
         wasmc_set_error(err, WASMC_ERR_RESOURCE, "cannot reserve %llu bytes of address space for a memory: %s",
                         (unsigned long long)WASMC_RESERVATION, strerror(errno));
         free(m);
@@ -96,7 +138,7 @@ wasmc_memory *wasmc_memory_new(uint64_t min_pages, uint64_t max_pages, uint32_t 
     if (bytes && mprotect(base, bytes, PROT_READ | PROT_WRITE) != 0) {
         wasmc_set_error(err, WASMC_ERR_RESOURCE, "cannot commit %llu bytes of memory: %s",
                         (unsigned long long)bytes, strerror(errno));
-        munmap(base, WASMC_RESERVATION);
+        reservation_put(base);
         free(m);
         return NULL;
     }
@@ -132,7 +174,7 @@ void wasmc_memory_release(wasmc_memory *mem) {
     memory_obj *m = (memory_obj *)mem;
     if (__atomic_sub_fetch(&m->refcount, 1, __ATOMIC_ACQ_REL) != 0) return;
     remove_reservation(m->slot);
-    munmap(m->mem.base, m->mem.reserved);
+    reservation_put(m->mem.base);
     free(m);
 }
 

@@ -400,3 +400,20 @@ def test_interrupt_reaches_guest_code_through_host_calls():
         with pytest.raises(wasmc.Trap) as info:
             exports[fn]()
         assert info.value.kind == "interrupted", fn
+
+
+def test_a_reused_memory_reservation_reads_as_zero():
+    """Released reservations are pooled and reused (runtime-shim/src/memory.c):
+    a new memory must never see what an earlier one held."""
+    import gc
+
+    bases = set()
+    for _ in range(40):
+        m = wasmc.Memory(2)
+        bases.add(wasmc.runtime.shim.Memory.from_address(m._ptr).base)
+        assert bytes(m.read(0, 2 * 65536)) == bytes(2 * 65536)
+        m.write(0, b"\xaa" * 65536)
+        m.write(65536, b"\x55" * 65536)
+        del m
+        gc.collect()
+    assert len(bases) < 40  # ranges were reused
