@@ -10,9 +10,9 @@ APT_PACKAGES := gcc make clang lld wasi-libc libclang-rt-dev-wasm32 wabt binarye
 # Worker processes for the test suite (pytest-xdist); `auto` = one per core.
 JOBS ?= auto
 
-.PHONY: install apt venv shim test bench clean corpus
+.PHONY: install apt venv shim runners test bench clean corpus
 
-install: apt venv shim
+install: apt venv shim runners
 
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -33,6 +33,13 @@ venv:
 
 shim:
 	$(MAKE) -C runtime-shim
+
+# The standalone runners (shim + WASI + main, static, one per architecture),
+# built with zig cc from the ziglang package: `--exe`, `exec --target ARCH`
+# under qemu-user, and the cross-architecture tests use them.  The first
+# build of each architecture takes about a minute (zig builds musl for it).
+runners: venv
+	$(PY) -m wasmc.runtime.runners
 
 test:
 	$(PY) -m pytest -n $(JOBS) -q tests

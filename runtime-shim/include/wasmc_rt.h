@@ -141,6 +141,12 @@ WASMC_API wasmc_instance *wasmc_instance_new(wasmc_store *store, wasmc_image *im
                                              const wasmc_extern *imports, uint32_t nimports,
                                              wasmc_error *err);
 WASMC_API int wasmc_instance_export(const wasmc_instance *inst, uint32_t index, wasmc_extern *out);
+/* Free INST before its store (which otherwise frees it with the rest).
+ * Only for an embedder that knows nothing refers to it any more: no other
+ * instance imports its exports, and no table or global outside it holds one
+ * of its functions (e.g. it imports no table and no reference-typed global).
+ * Used by the spec-test server to keep long runs small under qemu-user. */
+WASMC_API void wasmc_instance_free(wasmc_store *store, wasmc_instance *inst);
 WASMC_API wasmc_vmctx *wasmc_instance_vmctx(const wasmc_instance *inst);
 
 /* --- calls --- */

@@ -444,6 +444,16 @@ int wasmc_instance_export(const wasmc_instance *inst, uint32_t index, wasmc_exte
 
 wasmc_vmctx *wasmc_instance_vmctx(const wasmc_instance *inst) { return inst->vmctx; }
 
+void wasmc_instance_free(wasmc_store *st, wasmc_instance *inst) {
+    for (wasmc_instance **p = &st->instances; *p; p = &(*p)->next) {
+        if (*p == inst) {
+            *p = inst->next;
+            instance_free(inst);
+            return;
+        }
+    }
+}
+
 /* --- calls ------------------------------------------------------------------------ */
 
 int32_t wasmc_call(wasmc_store *st, const wasmc_funcref *f, wasmc_val *values, wasmc_error *err) {

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -94,6 +95,16 @@ static void find_stack_bounds(void) {
     if (addr && size) {
         tls_stack_lo = (uintptr_t)addr;
         tls_stack_hi = (uintptr_t)addr + size;
+        /* The main thread's stack grows on demand up to RLIMIT_STACK.  glibc
+         * reports that limit; musl (the standalone runner) reports only the
+         * part mapped so far, which would leave guest code almost no stack.
+         * Take the limit ourselves (8 MiB if it is unlimited). */
+        if (getpid() == (pid_t)syscall(SYS_gettid)) {
+            struct rlimit rl;
+            uint64_t want = 8u << 20;
+            if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) want = rl.rlim_cur;
+            if (want > tls_stack_hi - tls_stack_lo && want < tls_stack_hi) tls_stack_lo = tls_stack_hi - want;
+        }
     } else { /* unknown: allow the default amount below the current frame */
         uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
         tls_stack_hi = sp + 4096;
