@@ -17,6 +17,14 @@ Each command ends as one of:
              command is about the text format or custom sections
 
 The summary line is ``N passed, M failed, K skipped``.
+
+Where the code runs: modules are compiled for the target's baseline tier
+(this machine's architecture by default).  For this machine, instances live
+in an in-process store (:class:`LocalBackend`); for another architecture
+they live in that architecture's standalone runner under qemu-user
+(:class:`RemoteBackend`, wasmc/runtime/remote.py), and only values cross.
+Everything else -- which module a command means, what a result must be --
+is decided here, once, for both.
 """
 
 from __future__ import annotations
@@ -76,18 +84,174 @@ def _lanes_to_int(lane_type: str, values) -> int:
     return v
 
 
-class ScriptRunner:
-    def __init__(self, path: Path, opt_level: int = 0, verbose: bool = False, target: str | None = None):
+class LocalBackend:
+    """Instances in this process (the host's own architecture)."""
+
+    def __init__(self, target: str | None, opt_level: int):
         from .runtime import api
 
         self.api = api
+        self.target = target
+        self.opt_level = opt_level
+        self.store = api.Store()
+
+    def spectest(self) -> dict:
+        api, st = self.api, self.store
+
+        def noop(*args):
+            return None
+
+        ex = {name: api.Func(api.FuncType(params, []), noop) for name, params in _SPECTEST_FUNCS}
+        for t, v in _SPECTEST_GLOBALS:
+            ex[f"global_{t}"] = api.Global(t, False, v, store=st)
+        ex["table"] = api.Table("funcref", 10, 20, store=st)
+        ex["memory"] = api.Memory(1, 2)
+        return ex
+
+    def compile(self, data: bytes):
+        path = _compile_cached(data, self.target, self.opt_level)
+        return self.api.Module.load(path)
+
+    def instantiate(self, module, imports: dict) -> dict:
+        return self.api.Instance(module, imports, store=self.store).exports
+
+    def release(self, exports: dict) -> None:
+        pass  # the store frees its instances together
+
+    def externref(self, obj) -> int:
+        return self.store._externref(obj)
+
+    def from_externref(self, h: int):
+        return self.store._from_externref(h)
+
+    def close(self):
+        pass
+
+
+class RemoteBackend:
+    """Instances in a runner process for TARGET (under qemu-user)."""
+
+    def __init__(self, target: str, opt_level: int, server=None):
+        from .runtime import remote
+
+        self.target = target
+        self.opt_level = opt_level
+        self.own_server = server is None
+        self.server = server or remote.Server(target)
+        self.server.reset()
+        self._refs: dict = {}  # handle -> host object
+        self._ids: dict = {}  # id(object) -> handle
+        self._instances: dict = {}  # id(exports dict) -> instance handle
+
+    def spectest(self) -> dict:
+        sv = self.server
+        ex = {name: sv.func(params, []) for name, params in _SPECTEST_FUNCS}
+        for t, v in _SPECTEST_GLOBALS:
+            lo = int(v) if t in ("i32", "i64") else _float_bits(t, v)
+            ex[f"global_{t}"] = sv.global_(t, False, lo)
+        ex["table"] = sv.table(abi_valtype("funcref"), 10, 20)
+        ex["memory"] = sv.memory(1, 2)
+        return ex
+
+    def compile(self, data: bytes):
+        from . import container
+
+        path = _compile_cached(data, self.target, self.opt_level)
+        art = container.load(path)
+        (sl,) = art.slices
+        container.slice_bytes(art, sl)  # checks its hash
+        return self.server.load(str(path), sl.offset, sl.size)
+
+    def instantiate(self, module, imports: dict) -> dict:
+        from .errors import LinkError
+
+        externs = []
+        for imp in module.imports:
+            x = imports.get(imp["module"], {}).get(imp["name"])
+            if x is None:
+                raise LinkError(f"unknown import: {imp['module']}::{imp['name']} ({imp['kind']}) was not provided")
+            externs.append(x)
+        inst, exports = self.server.instantiate(module, externs)
+        self._instances[id(exports)] = inst
+        return exports
+
+    def release(self, exports: dict) -> None:
+        """Nothing refers to the instance behind EXPORTS any more: free it
+        (the server keeps it if it could have handed its functions out)."""
+        inst = self._instances.pop(id(exports), None)
+        if inst is not None:
+            self.server.free(inst)
+
+    def externref(self, obj) -> int:
+        if obj is None:
+            return 0
+        h = self._ids.get(id(obj))
+        if h is None:
+            h = (len(self._ids) + 1) * 16
+            self._ids[id(obj)] = h
+            self._refs[h] = obj
+        return h
+
+    def from_externref(self, h: int):
+        return self._refs.get(h) if h else None
+
+    def close(self):
+        if self.own_server:
+            self.server.close()
+
+
+# The spectest module (the spec interpreter's, wasmtime's and wasmc's alike).
+_SPECTEST_FUNCS = (("print", []), ("print_i32", ["i32"]), ("print_i64", ["i64"]), ("print_f32", ["f32"]),
+                   ("print_f64", ["f64"]), ("print_i32_f32", ["i32", "f32"]), ("print_f64_f64", ["f64", "f64"]))
+_SPECTEST_GLOBALS = (("i32", 666), ("i64", 666), ("f32", 666.6), ("f64", 666.6))
+
+
+def _float_bits(t: str, v: float) -> int:
+    return struct.unpack("<I", struct.pack("<f", v))[0] if t == "f32" else struct.unpack("<Q", struct.pack("<d", v))[0]
+
+
+def abi_valtype(name: str) -> int:
+    from . import abi
+
+    return abi.VALTYPES[name]
+
+
+def _compile_cached(data: bytes, target: str | None, opt_level: int):
+    """Compile DATA for TARGET's baseline tier (this machine's best tier if
+    None) through the compile cache.  In-process: thousands of tiny, trusted
+    modules."""
+    from .compile.cache import compile_cached, host_slice_specs
+
+    if target:
+        from . import targets
+
+        t = targets.get(target)
+        specs = [(t, t.tier())]
+    else:
+        specs = host_slice_specs()
+    return compile_cached(data, opt_level=opt_level, slice_specs=specs, isolate=False)
+
+
+def make_backend(target: str | None, opt_level: int, server=None):
+    """In-process for this machine's architecture, a runner otherwise."""
+    from . import targets
+
+    host = targets.host()
+    if target is None or (host is not None and target == host.name and server is None):
+        return LocalBackend(target, opt_level)
+    return RemoteBackend(target, opt_level, server)
+
+
+class ScriptRunner:
+    def __init__(self, path: Path, opt_level: int = 0, verbose: bool = False, target: str | None = None,
+                 server=None):
         self.path = Path(path)
         self.dir = self.path.parent
         self.opt_level = opt_level
         self.verbose = verbose
         self.target = target
         self.result = Result()
-        self.store = api.Store()
+        self.backend = make_backend(target, opt_level, server)
         self.registry: dict = {}  # name -> exports dict
         self.instances: dict = {}  # $name -> exports dict (None = skipped module)
         self.definitions: dict = {}  # module_definition name -> (Module | None)
@@ -95,7 +259,7 @@ class ScriptRunner:
         self.current_skipped = False
         self.hostrefs: dict = {}
         self.skipped_registrations: set = set()  # register names whose module was skipped
-        self.spectest = self._make_spectest()
+        self.spectest = self.backend.spectest()
 
     # --- reporting ---------------------------------------------------------
     def _pass(self):
@@ -108,27 +272,6 @@ class ScriptRunner:
     def _skip(self, reason: str):
         self.result.skipped += 1
         self.result.skips[reason] = self.result.skips.get(reason, 0) + 1
-
-    # --- the spectest module ------------------------------------------------
-    def _make_spectest(self) -> dict:
-        api = self.api
-        st = self.store
-
-        def noop(*args):
-            return None
-
-        ex = {}
-        for name, params in (("print", []), ("print_i32", ["i32"]), ("print_i64", ["i64"]),
-                             ("print_f32", ["f32"]), ("print_f64", ["f64"]),
-                             ("print_i32_f32", ["i32", "f32"]), ("print_f64_f64", ["f64", "f64"])):
-            ex[name] = api.Func(api.FuncType(params, []), noop)
-        ex["global_i32"] = api.Global("i32", False, 666, store=st)
-        ex["global_i64"] = api.Global("i64", False, 666, store=st)
-        ex["global_f32"] = api.Global("f32", False, 666.6, store=st)
-        ex["global_f64"] = api.Global("f64", False, 666.6, store=st)
-        ex["table"] = api.Table("funcref", 10, 20, store=st)
-        ex["memory"] = api.Memory(1, 2)
-        return ex
 
     def _imports(self) -> dict:
         imp = {"spectest": self.spectest}
@@ -146,25 +289,22 @@ class ScriptRunner:
         return set(cmd.get("features") or ()) <= RUNNABLE_FEATURES
 
     def _compile(self, data: bytes):
-        from .compile.cache import compile_cached
-        from .compile.cache import host_slice_specs
-
-        specs = None
-        if self.target:
-            from . import targets
-
-            t = targets.get(self.target)
-            specs = [(t, t.tier())]
-        # In-process compilation: thousands of tiny, trusted modules.
-        path = compile_cached(data, opt_level=self.opt_level, slice_specs=specs or host_slice_specs(),
-                              isolate=False)
-        return self.api.Module.load(path)
+        return self.backend.compile(data)
 
     def _instantiate(self, module):
         for imp in module.imports:
             if imp["module"] in self.skipped_registrations:
                 raise _Skip("imports from a skipped module")
-        return self.api.Instance(module, self._imports(), store=self.store).exports
+        return self.backend.instantiate(module, self._imports())
+
+    def _retire_current(self):
+        """The current module is being replaced: if no name or registration
+        can reach its instance any more, the backend may free it."""
+        cur = self.current
+        if cur is None or any(cur is x for x in self.instances.values()) or \
+                any(cur is x for x in self.registry.values()):
+            return
+        self.backend.release(cur)
 
     # --- values ----------------------------------------------------------------
     def _arg_words(self, v) -> tuple[int, int]:
@@ -185,7 +325,7 @@ class ScriptRunner:
                 return 0, 0
             if t == "externref":
                 obj = self.hostrefs.setdefault(val, HostRef(val))
-                return self.store._externref(obj), 0
+                return self.backend.externref(obj), 0
             raise _Skip(f"{t} arguments")
         raise _Skip(f"argument type {t}")
 
@@ -224,7 +364,7 @@ class ScriptRunner:
             if val is None:
                 return None if lo != 0 else f"expected a non-null {t}, got null"
             if t == "externref":
-                obj = self.store._from_externref(lo)
+                obj = self.backend.from_externref(lo)
                 return None if isinstance(obj, HostRef) and obj.n == val else f"expected externref {val}, got {obj!r}"
             raise _Skip(f"{t} results")
         raise _Skip(f"result type {t}")
@@ -262,15 +402,18 @@ class ScriptRunner:
         except (OSError, ValueError) as e:
             self._fail({"type": "script", "line": 0}, f"cannot read: {e}")
             return self.result
-        for cmd in script["commands"]:
-            try:
-                self._command(cmd)
-            except _Skip as s:
-                self._skip(str(s))
-            except Trap as e:
-                self._fail(cmd, f"unexpected trap: {e}")
-            except WasmcError as e:
-                self._fail(cmd, f"{type(e).__name__}: {e}")
+        try:
+            for cmd in script["commands"]:
+                try:
+                    self._command(cmd)
+                except _Skip as s:
+                    self._skip(str(s))
+                except Trap as e:
+                    self._fail(cmd, f"unexpected trap: {e}")
+                except WasmcError as e:
+                    self._fail(cmd, f"{type(e).__name__}: {e}")
+        finally:
+            self.backend.close()
         return self.result
 
     def _command(self, cmd):
@@ -294,6 +437,7 @@ class ScriptRunner:
 
     def _cmd_module(self, cmd):
         name = cmd.get("name")
+        self._retire_current()
         self.current = None
         if name:
             self.instances[name] = None
@@ -311,6 +455,7 @@ class ScriptRunner:
         self._pass()
 
     def _cmd_module_instance(self, cmd):
+        self._retire_current()
         self.current = None
         inst = cmd.get("instance")
         if inst:
@@ -449,8 +594,17 @@ def _fmt(t, b) -> str:
 
 
 def run_files(paths, opt_level=0, verbose=False, target=None) -> Result:
+    """Run every script of PATHS; for a foreign TARGET, all in one runner process."""
     total = Result()
-    for p in paths:
-        total.add(ScriptRunner(Path(p), opt_level, verbose, target).run())
+    server = None
+    backend = make_backend(target, opt_level)
+    if isinstance(backend, RemoteBackend):
+        server = backend.server
+    try:
+        for p in paths:
+            total.add(ScriptRunner(Path(p), opt_level, verbose, target, server=server).run())
+    finally:
+        if server is not None:
+            server.close()
     return total
 
