@@ -10,6 +10,7 @@ this to choose a slice.
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import tomllib
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ class Tier:
     cpu: str
     features: str
     cpuinfo_flags: tuple = ()  # x86: all must appear in /proc/cpuinfo "flags"
-    hwcap_bits: tuple = ()  # aarch64/riscv64: bits of getauxval(AT_HWCAP) required
+    hwcap_bits: tuple = ()  # aarch64/riscv64: (name, bit) of getauxval(AT_HWCAP) required
+    default: bool = False  # built by `--targets ARCH` / `all`
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,9 @@ class Target:
     qemu: str
     tiers: tuple  # baseline first
     llvm_options: tuple = ()  # LLVM command-line options its code generator needs
+    # A store that faults part-way may have written some bytes already
+    # (lowering then probes the last byte of every multi-byte store first).
+    partial_store_faults: bool = True
 
     def tier(self, name: str | None = None) -> Tier:
         if name is None:
@@ -48,17 +53,20 @@ class Target:
         raise KeyError(f"target {self.name} has no tier {name!r} "
                        f"(known: {', '.join(t.name for t in self.tiers)})")
 
+    def default_tiers(self) -> tuple:
+        return tuple(t for t in self.tiers if t.default) or self.tiers[:1]
+
 
 def _load(path: Path) -> Target:
     d = tomllib.loads(path.read_text())
     tiers = tuple(
         Tier(t["name"], t["cpu"], t["features"], tuple(t.get("cpuinfo_flags", ())),
-             tuple(t.get("hwcap_bits", ())))
+             tuple((b["name"], int(b["bit"])) for b in t.get("hwcap_bits", ())), bool(t.get("default", False)))
         for t in d["tiers"]
     )
     return Target(d["name"], d["triple"], int(d["elf_machine"]), d.get("abiname", ""),
                   tuple(d["machine_names"]), d["zig_target"], d.get("qemu", ""), tiers,
-                  tuple(d.get("llvm_options", ())))
+                  tuple(d.get("llvm_options", ())), bool(d["partial_store_faults"]))
 
 
 @functools.cache
@@ -83,6 +91,11 @@ def host() -> Target | None:
 
 @functools.cache
 def _cpuinfo_flags() -> frozenset:
+    # WASMC_CPU_FEATURES replaces what the CPU reports (for tests of slice
+    # choice: "which slice would a machine without AVX2 get?").
+    forced = os.environ.get("WASMC_CPU_FEATURES")
+    if forced is not None:
+        return frozenset(forced.replace(",", " ").split())
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("flags"):
@@ -96,6 +109,12 @@ def _cpuinfo_flags() -> frozenset:
 def _hwcap() -> int:
     import ctypes
 
+    forced = os.environ.get("WASMC_CPU_FEATURES")
+    if forced is not None:
+        try:
+            return int(forced, 0)
+        except ValueError:
+            return 0
     try:
         f = ctypes.CDLL(None).getauxval
         f.restype = ctypes.c_ulong
@@ -105,15 +124,18 @@ def _hwcap() -> int:
         return 0
 
 
-def tier_supported(tier: Tier) -> bool:
-    """Can this machine run code built for TIER (of the host's architecture)?"""
-    if tier.cpuinfo_flags and not set(tier.cpuinfo_flags) <= _cpuinfo_flags():
-        return False
-    if tier.hwcap_bits:
-        caps = _hwcap()
-        if not all(caps >> b & 1 for b in tier.hwcap_bits):
-            return False
-    return True
+def missing_features(tier: Tier, hwcap: int | None = None) -> list:
+    """The CPU features TIER needs that this machine lacks (HWCAP: another
+    machine's AT_HWCAP, e.g. what qemu-user emulates)."""
+    missing = [f for f in tier.cpuinfo_flags if f not in _cpuinfo_flags()]
+    caps = _hwcap() if hwcap is None else hwcap
+    missing += [name for name, bit in tier.hwcap_bits if not caps >> bit & 1]
+    return missing
+
+
+def tier_supported(tier: Tier, hwcap: int | None = None) -> bool:
+    """Can this machine (or one with HWCAP) run code built for TIER (of its architecture)?"""
+    return not missing_features(tier, hwcap)
 
 
 def host_tiers() -> list:

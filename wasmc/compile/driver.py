@@ -57,13 +57,13 @@ def _libcalls(target_name, tier_name):
 _LIBCALL_CACHE: dict = {}
 
 
-def compile_isolated(work: list, jobs: int) -> list:
+def compile_isolated(work: list, jobs: int, on_done=None) -> list:
     """Compile every (ir, target, tier, opt, name) of WORK to an ELF object in
     worker processes (wasmc.compile.workers), JOBS at a time."""
     from .workers import WorkerDied, pool
 
     try:
-        return pool(jobs).map("compile_ir", work)
+        return pool(jobs).map("compile_ir", work, on_done)
     except WorkerDied as e:
         raise CompileError("LLVM aborted while compiling this module (an internal error in wasmc; "
                            f"please report it with the .wasm): {e.report}") from None
@@ -87,46 +87,94 @@ def lower_partitions(module, lowering: ModuleLowering, size=PARTITION_INSTRS) ->
     return [lowering.module_ir(p, i == 0) for i, p in enumerate(parts)]
 
 
-def compile_slices(module, slice_specs, options: BuildOptions) -> list:
-    """Compile MODULE for each (target, tier); returns a list of Slice with data."""
-    lowering = ModuleLowering(module)
-    irs = lower_partitions(module, lowering)
+class Progress:
+    """What a build reports as it goes (the CLI draws it; the default is silent).
+    A slice is named ``arch:tier``."""
+
+    def lowered(self, seconds: float) -> None:
+        pass
+
+    def slice_started(self, name: str, parts: int) -> None:
+        pass
+
+    def part_done(self, name: str) -> None:
+        pass
+
+    def slice_phase(self, name: str, phase: str) -> None:
+        pass
+
+
+def compile_slices(module, slice_specs, options: BuildOptions, progress: Progress | None = None) -> list:
+    """Compile MODULE for each (target, tier); returns a list of Slice with data.
+
+    Lowering runs once per distinct target-dependent lowering choice (today
+    only Target.partial_store_faults); then every (slice, partition) is one
+    job for the worker pool, so slices compile in parallel with each other;
+    linking is per slice, in order.  Objects depend only on their inputs, so
+    the result is the same whatever JOBS is."""
+    import threading
+    import time
+
+    progress = progress or Progress()
+    t0 = time.monotonic()
+    lowerings, irs = {}, {}
+    for target, _ in slice_specs:
+        probe = target.partial_store_faults
+        if probe not in lowerings:
+            lowerings[probe] = ModuleLowering(module, probe_stores=probe)
+            irs[probe] = lower_partitions(module, lowerings[probe])
+    progress.lowered(time.monotonic() - t0)
     jobs = options.jobs or os.cpu_count() or 1
-    work = []
-    for target, tier in slice_specs:
-        for k, ir in enumerate(irs):
+    work, owner = [], []
+    for n, (target, tier) in enumerate(slice_specs):
+        parts = irs[target.partial_store_faults]
+        progress.slice_started(f"{target.name}:{tier.name}", len(parts))
+        for k, ir in enumerate(parts):
             work.append((ir, target.name, tier.name, options.opt_level, f"part{k}"))
+            owner.append(n)
+    lock = threading.Lock()
+
+    def done(i):
+        t, tier = slice_specs[owner[i]]
+        with lock:
+            progress.part_done(f"{t.name}:{tier.name}")
+
     if options.isolate:
-        objects = compile_isolated(work, jobs)
+        objects = compile_isolated(work, jobs, done)
     else:
         from .workers import _compile_ir
 
-        objects = [_compile_ir(*w) for w in work]
+        objects = []
+        for i, w in enumerate(work):
+            objects.append(_compile_ir(*w))
+            done(i)
     from ..link.image import link
 
     out = []
-    per = len(irs)
     for n, (target, tier) in enumerate(slice_specs):
-        objs = objects[n * per:(n + 1) * per]
+        name = f"{target.name}:{tier.name}"
+        progress.slice_phase(name, "linking")
+        objs = [o for o, k in zip(objects, owner) if k == n]
         key = (target.name, tier.name)
         if key not in _LIBCALL_CACHE:
             _LIBCALL_CACHE[key] = _libcalls(target.name, tier.name)
         linked = link([(f"part{k}", o) for k, o in enumerate(objs)], target.elf_machine,
                       descriptor.CODE_BASE, _LIBCALL_CACHE[key])
-        image = descriptor.build_image(module, lowering.info, linked)
+        image = descriptor.build_image(module, lowerings[target.partial_store_faults].info, linked)
         out.append(Slice(target.name, tier.name, tier.cpu, tier.features, abi.ABI_VERSION, data=image))
+        progress.slice_phase(name, "done")
     return out
 
 
 def build(data: bytes, slice_specs=None, options: BuildOptions = BuildOptions(),
-          source_name: str = "module.wasm") -> bytes:
+          source_name: str = "module.wasm", progress: Progress | None = None) -> bytes:
     """Compile a .wasm into .wasmu bytes holding one slice per (target, tier)."""
     module = decode_module(data)
     validate_module(module)
     if slice_specs is None:
         host = _targets.host()
         slice_specs = [(host, host.tier())]
-    slices = compile_slices(module, slice_specs, options)
+    slices = compile_slices(module, canonical_order(slice_specs), options, progress)
     from . import llvm
 
     meta = {
@@ -139,6 +187,18 @@ def build(data: bytes, slice_specs=None, options: BuildOptions = BuildOptions(),
     }
     meta.update(descriptor.interface(module))
     return pack(meta, slices, data if options.keep_wasm else None)
+
+
+def canonical_order(slice_specs) -> list:
+    """Slices in the one order every artifact keeps: architectures by name,
+    then tiers in their declared order (targets/*.toml), duplicates dropped.
+    So removing a slice and adding it back gives the same bytes."""
+    seen, out = set(), []
+    for t, tier in slice_specs:
+        if (t.name, tier.name) not in seen:
+            seen.add((t.name, tier.name))
+            out.append((t, tier))
+    return sorted(out, key=lambda s: (s[0].name, [x.name for x in s[0].tiers].index(s[1].name)))
 
 
 def features_used(module) -> list:

@@ -133,12 +133,17 @@ class Frame:
         return self.params if self.kind == "loop" else self.results
 
 
+# Bytes written by a store of each IR type mem_store is given.
+_STORE_SIZES = {"i8": 1, "i16": 2, "i32": 4, "i64": 8, "float": 4, "double": 8, "<16 x i8>": 16}
+
+
 class ModuleInfo:
     """Module-wide facts the function lowering needs (computed once)."""
 
-    def __init__(self, module):
+    def __init__(self, module, probe_stores: bool = False):
         m = module
         self.module = m
+        self.probe_stores = probe_stores  # see FunctionLowering.mem_store
         self.types = m.types
         self.func_types = m.func_type_indices()
         self.nimported_funcs = m.num_imported_funcs
@@ -349,6 +354,17 @@ class FunctionLowering:
         return self.op(f"load {self._access(mem)}{ty}, ptr {p}, align 1")
 
     def mem_store(self, mem: int, ty: str, v: str, p: str) -> None:
+        size = _STORE_SIZES[ty]
+        if size > 1 and self.info.probe_stores and not self.info.memories[mem].limits.is64:
+            # A store that straddles the end of memory must trap before
+            # writing anything, but on targets whose stores can fault
+            # part-way (targets/*.toml: partial_store_faults) its first bytes
+            # may already be written by then.  Reading the last byte first
+            # faults exactly when the store would: memory is contiguous, so
+            # if the last byte is in bounds every byte is.  Both accesses
+            # are volatile, so they stay in this order.
+            last = self.op(f"getelementptr i8, ptr {p}, i64 {size - 1}")
+            self.op(f"load volatile i8, ptr {last}, align 1")
         self.emit(f"store {self._access(mem)}{ty} {v}, ptr {p}, align 1")
 
     def _access(self, mem: int) -> str:
@@ -1295,11 +1311,16 @@ def lower_function(info: ModuleInfo, defined_index: int) -> list:
 
 
 class ModuleLowering:
-    """Produces the IR text for a module (or one partition of its functions)."""
+    """Produces the IR text for a module (or one partition of its functions).
 
-    def __init__(self, module):
+    PROBE_STORES: the target's stores may fault part-way
+    (Target.partial_store_faults); every multi-byte store to a guarded
+    memory then reads its last byte first.  The only target-dependent choice
+    in lowering: the driver lowers once per distinct value."""
+
+    def __init__(self, module, probe_stores: bool = False):
         self.module = module
-        self.info = ModuleInfo(module)
+        self.info = ModuleInfo(module, probe_stores)
         self.info.check_supported()
 
     def function_ir(self, defined_indices) -> str:

@@ -159,12 +159,19 @@ class WorkerPool:
         self._idle.put(w)
         return result
 
-    def map(self, fn: str, items: list) -> list:
-        """[FN(*args) for args in ITEMS], FN a name in _FUNCTIONS, run in workers."""
-        if len(items) <= 1:
-            return [self._call(fn, a) for a in items]
+    def map(self, fn: str, items: list, on_done=None) -> list:
+        """[FN(*args) for args in ITEMS], FN a name in _FUNCTIONS, run in
+        workers; ON_DONE(i) is called (from a pool thread) as item i ends."""
+        def one(i):
+            r = self._call(fn, items[i])
+            if on_done is not None:
+                on_done(i)
+            return r
+
+        if len(items) <= 1 or self.size <= 1:
+            return [one(i) for i in range(len(items))]
         with ThreadPoolExecutor(max_workers=min(self.size, len(items))) as ex:
-            return list(ex.map(lambda a: self._call(fn, a), items))
+            return list(ex.map(one, range(len(items))))
 
     def close(self) -> None:
         with self._lock:
