@@ -12,7 +12,7 @@ rebasing and are rejected by the linker by name.
 psABI: https://gitlab.com/x86-psABIs/x86-64-ABI
 """
 
-from .reloc import Recipe, signed, write_u32
+from .reloc import ABSOLUTE, NO_GOT, pc_relative, write_u32
 
 ELF_MACHINE = 62
 
@@ -20,12 +20,9 @@ R_X86_64_PC32 = 2
 R_X86_64_PLT32 = 4
 
 RELOCS = {
-    R_X86_64_PC32: Recipe(
-        "R_X86_64_PC32", lambda S, A, P, place: S + A - P, signed(32), write_u32,
-        "Fixup <- S + A - P : int32"),
-    R_X86_64_PLT32: Recipe(
-        "R_X86_64_PLT32", lambda S, A, P, place: S + A - P, signed(32), write_u32,
-        "Fixup <- S + A - P : int32 (no PLT: the callee is in the same image)"),
+    R_X86_64_PC32: pc_relative("R_X86_64_PC32", 32, write_u32, "a 32-bit displacement"),
+    # no PLT: the callee is in the same image, so a call is a plain PC32
+    R_X86_64_PLT32: pc_relative("R_X86_64_PLT32", 32, write_u32, "a call's 32-bit displacement"),
 }
 
 NAMES = {
@@ -33,3 +30,6 @@ NAMES = {
     4: "R_X86_64_PLT32", 9: "R_X86_64_GOTPCREL", 10: "R_X86_64_32", 11: "R_X86_64_32S",
     24: "R_X86_64_PC64", 41: "R_X86_64_GOTPCRELX", 42: "R_X86_64_REX_GOTPCRELX",
 }
+
+# Types that are known and deliberately refused, with the reason.
+REFUSED = {1: ABSOLUTE, 10: ABSOLUTE, 11: ABSOLUTE, 9: NO_GOT, 41: NO_GOT, 42: NO_GOT}
