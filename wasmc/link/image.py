@@ -219,38 +219,46 @@ class Linker:
 
     def _relocate(self, buf: bytearray, k: int, target_idx: int, rels: list) -> None:
         """Apply the relocations RELS of section TARGET_IDX of object K to BUF."""
-        o = self.objs[k]
         syms = self.sym_addrs[k]
         sbase = self.section_addr[(k, target_idx)]
         for off, rtype, symidx, addend in rels:
-            at = f" at {o.sections[target_idx].name}+{off:#x}"
+            place = Place(self, k, target_idx, off, symidx)
             S = syms[symidx]
             if S is None and rtype in self.arch.RELOCS:  # (an unsupported type is named first)
-                sym = o.symbols[symidx]
+                sym = place.symbol
                 what = (f"{sym.name or '(section)'}, which is in a section that is not part of the image"
                         if symidx else "no symbol (index 0): an absolute value")
-                raise ImageLinkError(f"{o.name}: relocation {self.reloc_name(rtype)}{at} refers to {what}")
-            self.apply(buf, rtype, S, addend, sbase + off, Place(self, k, target_idx, off, symidx),
-                       f"{o.name}: ", at)
+                origin, at = self._where(place)
+                raise ImageLinkError(f"{origin}relocation {self.reloc_name(rtype)}{at} refers to {what}")
+            self.apply(buf, rtype, S, addend, sbase + off, place)
 
-    def apply(self, buf: bytearray, rtype: int, S: int, A: int, P: int, place: Place | None = None,
-              origin: str = "", at: str = "") -> None:
+    def apply(self, buf: bytearray, rtype: int, S: int, A: int, P: int, place: Place | None = None) -> None:
         """Apply one relocation of type RTYPE to BUF (which holds the image
         from offset ``self.base``): compute its value from S, A and P, check
-        its range and write it at P.  Errors start with ORIGIN, name the
-        relocation, then AT, and say "unsupported", "out of range" or
-        "misaligned"."""
-        name = self.reloc_name(rtype)
+        its range and write it at P.  Errors name the object and section+offset
+        (from PLACE, when given) and the relocation, and say "unsupported",
+        "out of range" or "misaligned"."""
         recipe = self.arch.RELOCS.get(rtype)
         if recipe is None:
-            raise ImageLinkError(f"{origin}unsupported relocation {name}{at}{self._refusal(rtype)}")
+            origin, at = self._where(place)
+            raise ImageLinkError(f"{origin}unsupported relocation {self.reloc_name(rtype)}{at}"
+                                 f"{self._refusal(rtype)}")
         try:
             v = recipe.value(S, A, P, place)
         except RelocError as e:
-            raise ImageLinkError(f"{origin}relocation {name}{at}: {e}") from None
+            origin, at = self._where(place)
+            raise ImageLinkError(f"{origin}relocation {recipe.name}{at}: {e}") from None
         if recipe.check is not None and not recipe.check(v):
-            raise ImageLinkError(f"{origin}relocation {name}{at} is {why(recipe.check, v)}")
+            origin, at = self._where(place)
+            raise ImageLinkError(f"{origin}relocation {recipe.name}{at} is {why(recipe.check, v)}")
         recipe.write(buf, P - self.base, v)
+
+    def _where(self, place: Place | None) -> tuple[str, str]:
+        """("object: ", " at section+offset") for error messages."""
+        if place is None:
+            return "", ""
+        o = self.objs[place.obj_index]
+        return f"{o.name}: ", f" at {o.sections[place.section].name}+{place.offset:#x}"
 
     def reloc_name(self, rtype: int) -> str:
         """The psABI name of relocation type RTYPE on this architecture."""
