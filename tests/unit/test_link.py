@@ -131,7 +131,8 @@ def switch_ir(cases: int = 12) -> tuple[str, str]:
     decls = "".join(f"declare hidden i32 @g{k}(i32) #0\n" for k in range(cases))
     labels = " ".join(f"i32 {k}, label %c{k}" for k in range(cases))
     bodies = "".join(f"c{k}:\n  %r{k} = call i32 @g{k}(i32 %x)\n  ret i32 %r{k}\n" for k in range(cases))
-    caller = f"{decls}define hidden i32 @f(i32 %x) #0 {{\n  switch i32 %x, label %d [ {labels} ]\n{bodies}d:\n  ret i32 0\n}}\n"
+    caller = (f"{decls}define hidden i32 @f(i32 %x) #0 {{\n  switch i32 %x, label %d [ {labels} ]\n"
+              f"{bodies}d:\n  ret i32 0\n}}\n")
     callees = "".join(f"define hidden i32 @g{k}(i32 %x) #0 {{\n  %r = mul i32 %x, {k + 3}\n  ret i32 %r\n}}\n"
                       for k in range(cases))
     return caller, callees
