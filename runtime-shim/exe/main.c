@@ -9,6 +9,7 @@
  *   runner-ARCH --image FILE:OFFSET:SIZE [--argv0 NAME]
  *               [--preload NAME=FILE:OFFSET:SIZE]... [exec options] [--] [ARGS...]
  *   runner-ARCH --serve          (the spec-test protocol, serve.c)
+ *   runner-ARCH --hwcap          (print getauxval(AT_HWCAP): the CPU's features)
  *
  * Options and their order, the messages and the exit codes are those of
  * `wasmc exec` (docs/cli.md): one line on stderr for every failure, 134 for
@@ -24,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -95,13 +97,13 @@ static int parse_args(int argc, char **argv, options *o) {
                 matched = k;
                 if (a[n] == '=') val = a + n + 1;
                 else if (i + 1 < argc) val = argv[++i];
-                else return usage("option %s requires an argument", names[k]);
+                else return usage("Option '%s' requires an argument.", names[k]);
                 break;
             }
         }
         if (matched < 0) {
             if (strcmp(a, "--inherit-env") == 0) { o->inherit_env = 1; continue; }
-            if (a[0] == '-' && a[1]) return usage("no such option: %s", a);
+            if (a[0] == '-' && a[1]) return usage("No such option '%s'.", a);
             if (npos >= 4096) return usage("%s", "too many arguments");
             positional[npos++] = a;
             continue;
@@ -467,6 +469,12 @@ static int run(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "--serve") == 0) return rn_serve();
+    if (argc == 2 && strcmp(argv[1], "--hwcap") == 0) {
+        /* What this CPU (or the one qemu-user emulates) offers: wasmc picks
+         * the tier of a foreign slice from it (targets/*.toml hwcap_bits). */
+        printf("%#lx\n", getauxval(AT_HWCAP));
+        return 0;
+    }
     int rc = run(argc, argv);
     fflush(stdout);
     /* _exit: a guest thread-less process has nothing to clean up, and the

@@ -234,10 +234,11 @@ class Module:
         self._init_from_path(path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, arch: str | None = None) -> "Module":
-        """Load a built artifact (.wasmu) and map the slice for this machine."""
+    def load(cls, path: str | os.PathLike, tier: str | None = None) -> "Module":
+        """Load a built artifact (.wasmu) and map the slice for this machine
+        (the best tier its CPU has, or TIER)."""
         m = cls.__new__(cls)
-        m._init_from_path(Path(path))
+        m._init_from_path(Path(path), tier)
         return m
 
     @classmethod
@@ -247,14 +248,14 @@ class Module:
         m._init(art, None)
         return m
 
-    def _init_from_path(self, path: Path):
+    def _init_from_path(self, path: Path, tier: str | None = None):
         art = container.load(path)
-        self._init(art, path)
+        self._init(art, path, tier)
 
-    def _init(self, art, path):
+    def _init(self, art, path, tier: str | None = None):
         self.artifact = art
         self.path = str(path) if path else art.path
-        self.slice = choose_slice(art)
+        self.slice = choose_slice(art, tier=tier)
         image_bytes = container.slice_bytes(art, self.slice)
         lib = shim.lib()
         err = shim.Error()

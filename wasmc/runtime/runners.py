@@ -110,12 +110,8 @@ def build_runner(arch: str, quiet: bool = True) -> Path:
         raise RunnerError(f"cannot build the {arch} runner: {detail}")
     os.chmod(tmp, 0o755)
     os.replace(tmp, path)
-    for old in OUT.glob(f"runner-{arch}-*"):
-        if old != path:
-            try:
-                old.unlink()
-            except OSError:
-                pass
+    # Runners of older sources stay: another process may be running one
+    # (`make clean` removes them all).
     return path
 
 
@@ -138,8 +134,10 @@ def qemu_for(arch: str) -> list[str]:
 
     q = shutil.which(t.qemu)
     if q is None:
-        raise RunnerError(f"running {arch} code here needs {t.qemu} (Debian package qemu-user), "
-                          "which is not installed; `make install` installs it")
+        from ..errors import NoSliceError
+
+        raise NoSliceError(f"running {arch} code here needs {t.qemu} (Debian package qemu-user), "
+                           "which is not installed; `make install` installs it")
     return [q]
 
 
