@@ -4,7 +4,9 @@ corpus/c/cases.json lists the runs: arguments, environment, directories to
 create and preopen, files to place (a file outside every preopen lets the
 escape program prove it cannot reach it), the exit status, and the expected
 stdout in corpus/c/expected/<name>.stdout.  Set WASMC_BLESS=1 to rewrite the
-expected files from a run (then read the diff before committing it).
+expected files from a run (then read the diff before committing it).  Every
+case runs on this machine and, through ``wasmc run --target ARCH``, on
+aarch64 and riscv64 under qemu-user: the expected output is the same.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ CORPUS = Path(__file__).resolve().parents[2] / "corpus" / "c"
 CASES = json.loads((CORPUS / "cases.json").read_text())["cases"]
 
 
-def run_case(case: dict, workdir: Path) -> subprocess.CompletedProcess:
+def run_case(case: dict, workdir: Path, arch: str | None = None) -> subprocess.CompletedProcess:
     for d in case.get("dirs", []):
         (workdir / d).mkdir(parents=True, exist_ok=True)
     for rel, text in case.get("files", {}).items():
         (workdir / rel).parent.mkdir(parents=True, exist_ok=True)
         (workdir / rel).write_text(text)
     cmd = [sys.executable, "-m", "wasmc", "run", str(CORPUS / case["wasm"])]
+    if arch is not None:
+        cmd += ["--target", arch]
     for d in case.get("dirs", []):
         cmd += ["--dir", f"{d}::{d}"]
     for k, v in case.get("env", {}).items():
@@ -37,9 +41,10 @@ def run_case(case: dict, workdir: Path) -> subprocess.CompletedProcess:
                           stdin=subprocess.DEVNULL)
 
 
+@pytest.mark.parametrize("arch", [None, "aarch64", "riscv64"], ids=["host", "aarch64", "riscv64"])
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_corpus_program(case: dict, tmp_path: Path):
-    r = run_case(case, tmp_path)
+def test_corpus_program(case: dict, arch, tmp_path: Path):
+    r = run_case(case, tmp_path, arch)
     expected = CORPUS / "expected" / f"{case['name']}.stdout"
     if os.environ.get("WASMC_BLESS"):
         expected.parent.mkdir(exist_ok=True)

@@ -1,10 +1,20 @@
-"""The spec test suite (shared/spec, JSON form) compiled and run on this machine.
+"""The spec test suite (shared/spec, JSON form) compiled and run on every architecture.
 
-One test per (JSON file, optimisation level): the file's commands run in
-order through wasmc.spectest.ScriptRunner -- modules compiled for the host
-through the compile cache, instantiated with the ``spectest`` module, every
-assertion checked bit-exactly.  Commands needing Wasm 3.0 features this
-wasmc does not run yet are skipped and counted (see the summary test).
+One test per (JSON file, slice): the file's commands run in order through
+wasmc.spectest.ScriptRunner -- modules compiled through the compile cache,
+instantiated with the ``spectest`` module, every assertion checked
+bit-exactly.  The slices:
+
+* ``x86_64-O0``, ``x86_64-O2``: this machine's best x86-64 tier, in this
+  process (the Python runtime);
+* ``x86_64:v1-runner-O2``: the baseline x86-64 tier in the standalone
+  runner (static, musl: the code path of ``--exe``), natively;
+* ``aarch64-O2``, ``riscv64-O2``: the baseline tiers of the other
+  architectures in their runners under qemu-user.
+
+Runner processes are kept per test worker and architecture and serve many
+files in a row (wasmc/runtime/remote.py).  Commands needing Wasm 3.0
+features this wasmc does not run yet are skipped and counted.
 
 The failures of a file must equal its entries in
 expected_failures.EXECUTION_FAILURES exactly (a reason each), so a fix is
@@ -32,7 +42,24 @@ from conftest import SHARED, shared_dir  # noqa: E402
 from wasmc.spectest import ScriptRunner  # noqa: E402
 
 SPEC = SHARED / "spec"
-OPT_LEVELS = (0, 2)
+#: (id, target, optimisation level, in a runner process)
+SLICES = (("x86_64-O0", None, 0, False), ("x86_64-O2", None, 2, False),
+          ("x86_64:v1-runner-O2", "x86_64", 2, True), ("aarch64-O2", "aarch64", 2, True),
+          ("riscv64-O2", "riscv64", 2, True))
+_SERVERS: dict = {}
+
+
+def _server(target: str):
+    """This test worker's runner process for TARGET (started on first use)."""
+    from wasmc.runtime import remote
+
+    sv = _SERVERS.get(target)
+    if sv is None or sv.proc.poll() is not None:
+        sv = _SERVERS[target] = remote.Server(target)
+        import atexit
+
+        atexit.register(sv.close)
+    return sv
 
 
 def _expected() -> dict:
@@ -51,11 +78,15 @@ def _files() -> list[str]:
     return sorted(str(p.relative_to(SPEC)) for p in SPEC.rglob("*.json") if p.name != "index.json")
 
 
-@pytest.mark.parametrize("opt", OPT_LEVELS, ids=lambda o: f"O{o}")
+@pytest.mark.parametrize("slice_", SLICES, ids=[s[0] for s in SLICES])
 @pytest.mark.parametrize("rel", _files())
-def test_spec_file(rel: str, opt: int):
+def test_spec_file(rel: str, slice_):
     spec = shared_dir("spec")
-    runner = ScriptRunner(spec / rel, opt_level=opt)
+    _, target, opt, remote = slice_
+    if remote:
+        runner = ScriptRunner(spec / rel, opt_level=opt, target=target, server=_server(target))
+    else:
+        runner = ScriptRunner(spec / rel, opt_level=opt)
     result = runner.run()
     got = {}
     for f in result.failures:
