@@ -1,6 +1,6 @@
 """The ABI between compiled code, the image descriptor and the C shim -- defined once.
 
-LEAF MODULE: standard library only.  The compiler (compile/lower.py), the
+LEAF MODULE: standard library only.  The compiler (compile/lower/), the
 image packer (link/image.py), the Python runtime (runtime/) and the C shim
 (through the generated ``runtime-shim/include/wasmc_abi.h``) all take their
 layouts from here, so none of them ever guesses an offset.

@@ -1,4 +1,4 @@
-"""Unit tests of the SIMD lowering (wasmc/compile/lower_simd.py).
+"""Unit tests of the SIMD lowering (wasmc/compile/lower/simd.py).
 
 The spec suite checks the semantics; these tests check coverage (every 0xFD
 row has a handler) and portability: a module using every SIMD instruction,

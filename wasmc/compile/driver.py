@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from .. import __version__, abi
 from .. import targets as _targets
@@ -240,11 +240,9 @@ def _compiler_fingerprint() -> bytes:
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         h = hashlib.sha256()
         for sub in ("compile", "link", "wasm"):
-            d = os.path.join(root, sub)
-            for name in sorted(os.listdir(d)):
-                if re.fullmatch(r"\w+\.py", name):
-                    with open(os.path.join(d, name), "rb") as f:
-                        h.update(name.encode() + f.read())
+            base = Path(root) / sub
+            for p in sorted(base.rglob("*.py")):  # subpackages too (compile/lower/)
+                h.update(p.relative_to(base).as_posix().encode() + p.read_bytes())
         for name in ("abi.py", "container.py", "targets.py"):
             with open(os.path.join(root, name), "rb") as f:
                 h.update(f.read())

@@ -57,8 +57,6 @@ _KIND_NAMES = {0: "func", 1: "table", 2: "memory", 3: "global", 4: "tag"}
 # Section order ranks (id -> rank); custom (0) may appear anywhere.
 _ORDER = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
 
-# Opening/closing structure for the body decoder.
-_OPENERS = frozenset({"block", "loop", "if", "try", "try_table"})
 
 
 class _Reader:
@@ -421,7 +419,7 @@ def _decode_instrs(r: _Reader, const: bool, ctx: dict):
         for kind in imm:
             _read_imm(r, kind, out)
         name = op.name
-        if name in _OPENERS:
+        if name in _opc.BLOCK_OPENERS:
             stack.append(name)
         elif name == "catch":
             if stack[-1] not in ("try", "catch"):

@@ -24,7 +24,7 @@ Columns of a row (:class:`Op`):
 ``results``  result types pushed, or ``None`` as above
 ``feature``  the proposal that introduced the instruction (see FEATURES)
 ``align``    natural alignment (log2 of bytes) for memory accesses, else -1
-``hint``     lowering family, ``"family:detail"``; read by compile/lower.py
+``hint``     lowering family, ``"family:detail"``; read by compile/lower/ (dispatch.py)
 ``id``       dense row number, for list-indexed dispatch
 
 Rows are grouped by the spec's sections; families with regular structure (the
@@ -410,6 +410,9 @@ for _row in OPS:
 FIXED = frozenset(r.name for r in OPS if r.params is not None and r.results is not None)
 #: rows that access linear memory (they carry a memarg)
 MEMORY_ACCESS = frozenset(r.name for r in OPS if "memarg" in r.imm)
+#: Instructions that open a structured block (a block type is their first
+#: immediate): block, loop, if, try, try_table.
+BLOCK_OPENERS = frozenset(r.name for r in OPS if r.imm[:1] == ("blocktype",))
 #: instructions allowed in constant expressions (extended-const and GC included)
 CONST_OPS = frozenset({
     "i32.const", "i64.const", "f32.const", "f64.const", "v128.const", "ref.null", "ref.func",

@@ -2,8 +2,7 @@
 
 Consumes the instruction tuples of every row of ``opcodes.OPS`` with prefix
 0xFD and emits portable LLVM vector IR through the :class:`FunctionLowering`
-of lower.py; the handlers are installed with ``register_handlers`` when
-lower.py imports this module (at its end).
+of function.py; dispatch.py takes the handlers from :func:`handler`.
 
 Representation
     A v128 on the operand stack is always an LLVM ``<16 x i8>`` (lane 0 in
@@ -23,7 +22,7 @@ Portability
     compile the same text.  The only calls LLVM may introduce are the
     rounding functions (vector ``llvm.ceil`` on x86-64 without SSE4.1, ...),
     which wasmc's libcall object provides.  Every intrinsic call is one
-    ``call <ret> @llvm.name(<typed args>)`` line for lower.py's declaration
+    ``call <ret> @llvm.name(<typed args>)`` line for module.py's declaration
     scanner, and never has a ``splat (...)`` operand (the scanner reads the
     arguments up to the first ``)``); splat constants are only used as
     operands of plain instructions.
@@ -90,8 +89,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from ..wasm.opcodes import OPS
-from .lower import register_handlers
+from ...wasm.opcodes import OPS
 
 V = "<16 x i8>"  # the type of every v128 on the operand stack
 
@@ -728,4 +726,7 @@ def _build() -> dict:
 
 
 HANDLERS = _build()
-register_handlers(HANDLERS)
+
+
+def handler(op):
+    return HANDLERS.get(op.name) if op.prefix == 0xFD else None

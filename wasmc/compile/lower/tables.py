@@ -1,0 +1,118 @@
+"""Tables and references: table.get/set/size/grow/fill/copy/init,
+elem.drop, ref.null, ref.is_null, ref.func.
+
+A table is a ``wasmc_table`` record the VMContext points at; its element
+array may move when it grows, so every access reloads it.  Bounds are
+checked explicitly ("out of bounds table access"); the bulk operations are
+builtins of the shim, which check their own bounds.
+"""
+
+from __future__ import annotations
+
+from ... import abi
+from ...wasm.module import RefType
+
+
+class TableMixin:
+    """The FunctionLowering methods that address tables."""
+
+    def table_ptr(self, t: int) -> str:
+        return self.vm_load("ptr", self.info.vmo.table(t))
+
+    def table_field(self, tab: str, name: str, ty: str) -> str:
+        p = self.op(f"getelementptr inbounds i8, ptr {tab}, i64 {abi.TABLE.offset(name)}")
+        return self.op(f"load {ty}, ptr {p}")
+
+    def table_slot(self, t: int, idx: str, trap: str) -> str:
+        """Pointer to element IDX (i32) of table T, trapping with TRAP if out of bounds."""
+        tab = self.table_ptr(t)
+        size = self.table_field(tab, "size", "i64")
+        i64 = self.op(f"zext i32 {idx} to i64")
+        oob = self.op(f"icmp uge i64 {i64}, {size}")
+        self.trap_if(oob, trap)
+        elems = self.table_field(tab, "elems", "ptr")
+        return self.op(f"getelementptr inbounds ptr, ptr {elems}, i64 {i64}")
+
+
+def _table_get(L, ins):
+    t = ins[1]
+    idx = L.popv()
+    slot = L.table_slot(t, idx, "TABLE_OOB")
+    L.push(L.op(f"load ptr, ptr {slot}"), L.info.tables[t].elem)
+
+
+def _table_set(L, ins):
+    t = ins[1]
+    v = L.popv()
+    idx = L.popv()
+    slot = L.table_slot(t, idx, "TABLE_OOB")
+    L.emit(f"store ptr {v}, ptr {slot}")
+
+
+def _table_size(L, ins):
+    tab = L.table_ptr(ins[1])
+    size = L.table_field(tab, "size", "i64")
+    L.push(L.op(f"trunc i64 {size} to i32"), "i32")
+
+
+def _table_grow(L, ins):
+    t = ins[1]
+    n = L.popv()
+    init = L.popv()
+    n64 = L.op(f"zext i32 {n} to i64")
+    r = L.call_builtin("table_grow", f"i32 {t}, ptr {init}, i64 {n64}", "i64")
+    L.push(L.op(f"trunc i64 {r} to i32"), "i32")
+
+
+def _table_fill(L, ins):
+    t = ins[1]
+    n = L.popv()
+    v = L.popv()
+    d = L.popv()
+    d64 = L.op(f"zext i32 {d} to i64")
+    n64 = L.op(f"zext i32 {n} to i64")
+    L.call_builtin("table_fill", f"i32 {t}, i64 {d64}, ptr {v}, i64 {n64}")
+
+
+def _table_copy(L, ins):
+    dt, st = ins[1], ins[2]
+    n = L.op(f"zext i32 {L.popv()} to i64")
+    s = L.op(f"zext i32 {L.popv()} to i64")
+    d = L.op(f"zext i32 {L.popv()} to i64")
+    L.call_builtin("table_copy", f"i32 {dt}, i32 {st}, i64 {d}, i64 {s}, i64 {n}")
+
+
+def _table_init(L, ins):
+    seg, t = ins[1], ins[2]
+    n = L.popv()
+    s = L.popv()
+    d = L.op(f"zext i32 {L.popv()} to i64")
+    L.call_builtin("table_init", f"i32 {t}, i32 {seg}, i64 {d}, i32 {s}, i32 {n}")
+
+
+def _elem_drop(L, ins):
+    L.call_builtin("elem_drop", f"i32 {ins[1]}")
+
+
+def _ref_null(L, ins):
+    L.push("null", RefType(True, ins[1]))
+
+
+def _ref_is_null(L, ins):
+    v = L.popv()
+    L.push(L.from_i1(L.op(f"icmp eq ptr {v}, null")), "i32")
+
+
+def _ref_func(L, ins):
+    fr = L.vm_load("ptr", L.info.vmo.funcref_ptr(ins[1]))
+    L.push(fr, RefType(True, "func"))
+
+
+HANDLERS = {"tab:get": _table_get, "tab:set": _table_set, "tab:size": _table_size, "tab:grow": _table_grow,
+            "tab:fill": _table_fill, "tab:copy": _table_copy, "tab:init": _table_init,
+            "tab:elem_drop": _elem_drop, "ref:null": _ref_null, "ref:is_null": _ref_is_null,
+            "ref:func": _ref_func}
+
+
+def handler(op):
+    return HANDLERS.get(op.hint)
