@@ -43,6 +43,7 @@ class Target:
     # A store that faults part-way may have written some bytes already
     # (lowering then probes the last byte of every multi-byte store first).
     partial_store_faults: bool = True
+    calling_convention: str = "ccc"  # of every Wasm function (compile/lower/calls.py)
 
     def tier(self, name: str | None = None) -> Tier:
         if name is None:
@@ -66,7 +67,7 @@ def _load(path: Path) -> Target:
     )
     return Target(d["name"], d["triple"], int(d["elf_machine"]), d.get("abiname", ""),
                   tuple(d["machine_names"]), d["zig_target"], d.get("qemu", ""), tiers,
-                  tuple(d.get("llvm_options", ())), bool(d["partial_store_faults"]))
+                  tuple(d.get("llvm_options", ())), bool(d["partial_store_faults"]), d["calling_convention"])
 
 
 @functools.cache

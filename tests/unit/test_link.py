@@ -147,7 +147,7 @@ def module_objects(path: Path, target, opt=2, size=3000) -> list:
 
     m = decode_module(path.read_bytes())
     validate_module(m)
-    irs = lower_partitions(m, ModuleLowering(m), size)
+    irs = lower_partitions(m, ModuleLowering.for_target(m, target), size)
     return [(f"part{k}", llvm.compile_ir(ir, target, target.tier(), opt, f"part{k}"))
             for k, ir in enumerate(irs)]
 

@@ -78,10 +78,13 @@ def _simd_module():
 
 
 @pytest.fixture(scope="module")
-def simd_ir() -> str:
-    module = _simd_module()
-    n = len(module.codes)
-    return ModuleLowering(module).module_ir(list(range(n)), True)
+def simd_module():
+    return _simd_module()
+
+
+@pytest.fixture(scope="module")
+def simd_ir(simd_module) -> str:
+    return ModuleLowering(simd_module).module_ir(list(range(len(simd_module.codes))), True)
 
 
 def _undefined_symbols(obj: bytes) -> set:
@@ -118,10 +121,11 @@ def test_no_target_specific_intrinsics(simd_ir):
 
 @pytest.mark.parametrize("target_name", ["x86_64", "aarch64", "riscv64"])
 @pytest.mark.parametrize("opt", [0, 2])
-def test_simd_ir_compiles_for_every_target(simd_ir, target_name, opt):
+def test_simd_ir_compiles_for_every_target(simd_module, target_name, opt):
     from wasmc.compile.llvm import compile_ir
 
     target = targets.get(target_name)
+    simd_ir = ModuleLowering.for_target(simd_module, target).module_ir(list(range(len(simd_module.codes))), True)
     for tier in target.tiers:
         obj = compile_ir(simd_ir, target, tier, opt)
         extra = _undefined_symbols(obj) - set(abi.LIBCALLS)

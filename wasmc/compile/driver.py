@@ -104,11 +104,17 @@ class Progress:
         pass
 
 
+def _lowering_key(target) -> tuple:
+    """What lowering needs to know about a target (everything else is in targets/)."""
+    return (target.partial_store_faults, target.calling_convention)
+
+
 def compile_slices(module, slice_specs, options: BuildOptions, progress: Progress | None = None) -> list:
     """Compile MODULE for each (target, tier); returns a list of Slice with data.
 
-    Lowering runs once per distinct target-dependent lowering choice (today
-    only Target.partial_store_faults); then every (slice, partition) is one
+    Lowering runs once per distinct target-dependent lowering choice
+    (Target.partial_store_faults and calling_convention); then every (slice,
+    partition) is one
     job for the worker pool, so slices compile in parallel with each other;
     linking is per slice, in order.  Objects depend only on their inputs, so
     the result is the same whatever JOBS is."""
@@ -119,15 +125,15 @@ def compile_slices(module, slice_specs, options: BuildOptions, progress: Progres
     t0 = time.monotonic()
     lowerings, irs = {}, {}
     for target, _ in slice_specs:
-        probe = target.partial_store_faults
-        if probe not in lowerings:
-            lowerings[probe] = ModuleLowering(module, probe_stores=probe)
-            irs[probe] = lower_partitions(module, lowerings[probe])
+        key = _lowering_key(target)
+        if key not in lowerings:
+            lowerings[key] = ModuleLowering.for_target(module, target)
+            irs[key] = lower_partitions(module, lowerings[key])
     progress.lowered(time.monotonic() - t0)
     jobs = options.jobs or os.cpu_count() or 1
     work, owner = [], []
     for n, (target, tier) in enumerate(slice_specs):
-        parts = irs[target.partial_store_faults]
+        parts = irs[_lowering_key(target)]
         progress.slice_started(f"{target.name}:{tier.name}", len(parts))
         for k, ir in enumerate(parts):
             work.append((ir, target.name, tier.name, options.opt_level, f"part{k}"))
@@ -160,7 +166,7 @@ def compile_slices(module, slice_specs, options: BuildOptions, progress: Progres
             _LIBCALL_CACHE[key] = _libcalls(target.name, tier.name)
         linked = link([(f"part{k}", o) for k, o in enumerate(objs)], target.elf_machine,
                       descriptor.CODE_BASE, _LIBCALL_CACHE[key])
-        image = descriptor.build_image(module, lowerings[target.partial_store_faults].info, linked)
+        image = descriptor.build_image(module, lowerings[_lowering_key(target)].info, linked)
         out.append(Slice(target.name, tier.name, tier.cpu, tier.features, abi.ABI_VERSION, data=image))
         progress.slice_phase(name, "done")
     return out

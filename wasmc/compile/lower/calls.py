@@ -3,7 +3,17 @@ and the host call each other (wasmc/abi.py describes it; this file emits it).
 
 * A Wasm function is ``R wasm_func_<i>(ptr callee_vmctx, ptr caller_vmctx,
   params...)``; R is void, the single result, or a literal struct of the
-  results.  Within a module both contexts are the same.
+  results.  Within a module both contexts are the same.  Every Wasm function
+  and every host adapter uses one LLVM calling convention, chosen per target
+  (targets/*.toml ``calling_convention``), so any funcref can be called and
+  tail-called from any module: ``tailcc`` on x86-64 and aarch64, where
+  ``musttail`` works between different prototypes (Wasm ``return_call``);
+  see :class:`TailCC`.
+* ``return_call``, ``return_call_indirect`` and ``return_call_ref`` are
+  ``musttail`` calls: guaranteed, so a chain of tail calls of any length
+  runs in constant stack.  Ordinary calls are never turned into tail calls
+  (``"disable-tail-calls"``): runaway recursion must end in "call stack
+  exhausted".
 * ``call`` of a defined function is a direct call; of an import, a call
   through its funcref record (code + vmctx, ``!invariant.load``: imports
   never change).  ``call_indirect`` loads the table slot, traps on null
@@ -26,31 +36,128 @@ from ...wasm.module import FuncType
 from .ir import FN_ATTRS, INV, VAL, lltype, ret_type
 
 
-def signature(ft: FuncType, with_names: bool = True) -> str:
-    """The parameter list of a Wasm function of type FT."""
-    if with_names:
-        return ", ".join(["ptr %vmctx", "ptr %caller"] + [f"{lltype(t)} %p{i}" for i, t in enumerate(ft.params)])
-    return ", ".join(["ptr", "ptr"] + [lltype(t) for t in ft.params])
+class TailCC:
+    """LLVM's ``tailcc`` with native parameters (x86-64, aarch64).
+
+    ``tailcc`` guarantees that a ``musttail`` call is a jump even when the
+    callee's prototype differs from the caller's (the callee pops the stack
+    arguments), which is exactly Wasm's ``return_call``.  Parameters and
+    results are passed as LLVM passes them for the prototype
+    ``R f(ptr, ptr, params...)``.  (riscv64 has no tailcc: it needs a
+    prototype shared by all functions instead.)"""
+
+    name = "tailcc"
+
+    def define(self, name: str, ft: FuncType, first: str = "%vmctx") -> tuple[str, list]:
+        """The ``define`` line of a function of type FT named NAME, and the
+        entry-block lines that make its parameters available as %p0, %p1..."""
+        ps = ", ".join([f"ptr {first}", "ptr %caller"] + [f"{lltype(t)} %p{i}" for i, t in enumerate(ft.params)])
+        return f"define hidden tailcc {ret_type(ft.results)} @{name}({ps}) {FN_ATTRS} {{", []
+
+    def declare(self, name: str, ft: FuncType) -> str:
+        ps = ", ".join(["ptr", "ptr"] + [lltype(t) for t in ft.params])
+        return f"declare hidden tailcc {ret_type(ft.results)} @{name}({ps}) {FN_ATTRS}"
+
+    def call(self, em, callee: str, callee_vmctx: str, caller_vmctx: str, ft: FuncType, args: list,
+             tail: bool = False) -> list:
+        """Call CALLEE with ARGS ((value, type) pairs); the result values, or
+        for a TAIL call nothing (the function has returned)."""
+        arglist = "".join(f", {lltype(t)} {v}" for v, t in args)
+        rt = ret_type(ft.results)
+        call = f"{'musttail ' if tail else ''}call tailcc {rt} {callee}(ptr {callee_vmctx}, ptr {caller_vmctx}{arglist})"
+        if rt == "void":
+            em.emit(call)
+            if tail:
+                em.emit("ret void")
+            return []
+        r = em.op(call)
+        if tail:
+            em.emit(f"ret {rt} {r}")
+            return []
+        if len(ft.results) == 1:
+            return [r]
+        return [em.op(f"extractvalue {rt} {r}, {i}") for i in range(len(ft.results))]
+
+    def ret(self, em, results: list) -> None:
+        """Return RESULTS ((value, type) pairs) from the current function."""
+        if not results:
+            em.emit("ret void")
+        elif len(results) == 1:
+            em.emit(f"ret {lltype(results[0][1])} {results[0][0]}")
+        else:
+            rt = ret_type([t for _, t in results])
+            acc = "undef"
+            for i, (v, t) in enumerate(results):
+                acc = em.op(f"insertvalue {rt} {acc}, {lltype(t)} {v}, {i}")
+            em.emit(f"ret {rt} {acc}")
+
+
+class PlainC(TailCC):
+    """The C convention with native parameters, without guaranteed tail
+    calls: for a target whose LLVM back end has neither ``tailcc`` nor a
+    ``musttail`` between different prototypes (riscv64, until it has a
+    convention of its own).  Wasm tail calls are refused at build time."""
+
+    name = "ccc"
+
+    def define(self, name, ft, first="%vmctx"):
+        head, entry = super().define(name, ft, first)
+        return head.replace(" tailcc ", " ", 1), entry
+
+    def declare(self, name, ft):
+        return super().declare(name, ft).replace(" tailcc ", " ", 1)
+
+    def call(self, em, callee, callee_vmctx, caller_vmctx, ft, args, tail=False):
+        if tail:
+            from ...errors import UnsupportedError
+
+            raise UnsupportedError("tail calls are not supported on this target yet (feature: tail_call)")
+        arglist = "".join(f", {lltype(t)} {v}" for v, t in args)
+        rt = ret_type(ft.results)
+        call = f"call {rt} {callee}(ptr {callee_vmctx}, ptr {caller_vmctx}{arglist})"
+        if rt == "void":
+            em.emit(call)
+            return []
+        r = em.op(call)
+        if len(ft.results) == 1:
+            return [r]
+        return [em.op(f"extractvalue {rt} {r}, {i}") for i in range(len(ft.results))]
+
+
+CONVENTIONS = {c.name: c for c in (TailCC(), PlainC())}
+
+
+class Lines:
+    """A minimal emitter (the op/emit part of FunctionLowering) for the
+    trampolines and adapters, which are written line by line."""
+
+    def __init__(self, lines: list):
+        self.lines = lines
+        self.n = 0
+
+    def emit(self, text: str):
+        self.lines.append("  " + text)
+
+    def op(self, text: str) -> str:
+        self.n += 1
+        v = f"%t{self.n}"
+        self.emit(f"{v} = {text}")
+        return v
 
 
 class CallMixin:
     """The FunctionLowering methods that make calls."""
 
-    def do_call(self, callee: str, callee_vmctx: str, ft: FuncType):
+    def do_call(self, callee: str, callee_vmctx: str, ft: FuncType, tail: bool = False):
         n = len(ft.params)
         args = self.stack[len(self.stack) - n:] if n else []
         del self.stack[len(self.stack) - n:]
-        arglist = "".join(f", {lltype(t)} {v}" for v, t in args)
-        rt = ret_type(ft.results)
-        call = f"call {rt} {callee}(ptr {callee_vmctx}, ptr %vmctx{arglist})"
-        if rt == "void":
-            self.emit(call)
-        elif len(ft.results) == 1:
-            self.push(self.op(call), ft.results[0])
-        else:
-            r = self.op(call)
-            for i, t in enumerate(ft.results):
-                self.push(self.op(f"extractvalue {rt} {r}, {i}"), t)
+        vals = self.info.cc.call(self, callee, callee_vmctx, "%vmctx", ft, args, tail)
+        if tail:
+            self.dead = True
+            return
+        for v, t in zip(vals, ft.results):
+            self.push(v, t)
 
     def funcref_fields(self, fr: str, invariant: bool):
         inv = f", {INV}" if invariant else ""
@@ -60,18 +167,18 @@ class CallMixin:
         return code, vm
 
 
-def _call(L, ins):
+def _call(L, ins, tail=False):
     fi = ins[1]
     ft = L.info.func_type(fi)
     if fi >= L.info.nimported_funcs:
-        L.do_call(f"@wasm_func_{fi - L.info.nimported_funcs}", "%vmctx", ft)
+        L.do_call(f"@wasm_func_{fi - L.info.nimported_funcs}", "%vmctx", ft, tail)
     else:
         fr = L.vm_load("ptr", L.info.vmo.funcref_ptr(fi))
         code, vm = L.funcref_fields(fr, True)
-        L.do_call(code, vm, ft)
+        L.do_call(code, vm, ft, tail)
 
 
-def _call_indirect(L, ins):
+def _call_indirect(L, ins, tail=False):
     typeidx, t = ins[1], ins[2]
     idx = L.popv()
     slot = L.table_slot(t, idx, "UNDEFINED")
@@ -84,10 +191,34 @@ def _call_indirect(L, ins):
     bad = L.op(f"icmp ne i32 {got}, {want}")
     L.trap_if(bad, "INDIRECT_TYPE")
     code, vm = L.funcref_fields(fr, False)
-    L.do_call(code, vm, L.info.types[typeidx].comp)
+    L.do_call(code, vm, L.info.types[typeidx].comp, tail)
 
 
-HANDLERS = {"call:direct": _call, "call:indirect": _call_indirect}
+def _call_ref(L, ins, tail=False):
+    """call_ref $t: the reference's static type is $t (validation), so no
+    type check is needed, only the null check."""
+    fr = L.popv()
+    isnull = L.op(f"icmp eq ptr {fr}, null")
+    L.trap_if(isnull, "NULL_FUNCTION")
+    code, vm = L.funcref_fields(fr, False)
+    L.do_call(code, vm, L.info.types[ins[1]].comp, tail)
+
+
+def _return_call(L, ins):
+    _call(L, ins, tail=True)
+
+
+def _return_call_indirect(L, ins):
+    _call_indirect(L, ins, tail=True)
+
+
+def _return_call_ref(L, ins):
+    _call_ref(L, ins, tail=True)
+
+
+HANDLERS = {"call:direct": _call, "call:indirect": _call_indirect, "call:ref": _call_ref,
+            "call:return_direct": _return_call, "call:return_indirect": _return_call_indirect,
+            "call:return_ref": _return_call_ref}
 
 
 def handler(op):
@@ -103,36 +234,31 @@ def _slot_load(ptr: str, i: int, t, name: str) -> list:
             f"  %{name} = load {lltype(t)}, ptr %{name}.p, align 8"]
 
 
-def _trampoline(k: int, ft: FuncType) -> str:
+def _trampoline(cc, k: int, ft: FuncType) -> str:
+    """``void wasm_tramp_<k>(callee_vmctx, code, caller_vmctx, values)``: the
+    host's way into a function of signature K (a C function, called through
+    the shim)."""
     lines = [f"define hidden void @wasm_tramp_{k}(ptr %callee, ptr %code, ptr %caller, ptr %vals) {FN_ATTRS} {{"]
     args = []
     for i, t in enumerate(ft.params):
         lines += _slot_load("%vals", i, t, f"a{i}")
-        args.append(f"{lltype(t)} %a{i}")
-    rt = ret_type(ft.results)
-    call = f"call {rt} %code(ptr %callee, ptr %caller{''.join(', ' + a for a in args)})"
-    if rt == "void":
-        lines.append("  " + call)
-    else:
-        lines.append(f"  %r = {call}")
-        for i, t in enumerate(ft.results):
-            v = "%r"
-            if len(ft.results) > 1:
-                lines.append(f"  %r{i} = extractvalue {rt} %r, {i}")
-                v = f"%r{i}"
-            lines.append(f"  %s{i}.p = getelementptr inbounds i8, ptr %vals, i64 {i * VAL}")
-            lines.append(f"  store {lltype(t)} {v}, ptr %s{i}.p, align 8")
+        args.append((f"%a{i}", t))
+    em = Lines(lines)
+    results = cc.call(em, "%code", "%callee", "%caller", ft, args)
+    for i, (v, t) in enumerate(zip(results, ft.results)):
+        lines.append(f"  %s{i}.p = getelementptr inbounds i8, ptr %vals, i64 {i * VAL}")
+        lines.append(f"  store {lltype(t)} {v}, ptr %s{i}.p, align 8")
     lines.append("  ret void")
     lines.append("}")
     return "\n".join(lines)
 
 
-def _adapter(k: int, ft: FuncType) -> str:
-    sig = ", ".join(["ptr %env", "ptr %caller"] + [f"{lltype(t)} %p{i}" for i, t in enumerate(ft.params)])
-    rt = ret_type(ft.results)
+def _adapter(cc, k: int, ft: FuncType) -> str:
+    """``R wasm_adapter_<k>(env, caller_vmctx, params...)`` in the Wasm
+    convention: what an imported host function's funcref calls."""
+    head, entry = cc.define(f"wasm_adapter_{k}", ft, first="%env")
     n = max(len(ft.params), len(ft.results), 1)
-    lines = [f"define hidden {rt} @wasm_adapter_{k}({sig}) {FN_ATTRS} {{",
-             f"  %vals = alloca [{n * VAL} x i8], align 16"]
+    lines = [head] + entry + [f"  %vals = alloca [{n * VAL} x i8], align 16"]
     for i, t in enumerate(ft.params):
         lines.append(f"  %a{i}.p = getelementptr inbounds i8, ptr %vals, i64 {i * VAL}")
         lines.append(f"  store {lltype(t)} %p{i}, ptr %a{i}.p, align 8")
@@ -160,18 +286,8 @@ def _adapter(k: int, ft: FuncType) -> str:
         "  unreachable",
         "ok:",
     ]
-    if rt == "void":
-        lines.append("  ret void")
-    else:
-        for i, t in enumerate(ft.results):
-            lines += _slot_load("%vals", i, t, f"r{i}")
-        if len(ft.results) == 1:
-            lines.append(f"  ret {lltype(ft.results[0])} %r0")
-        else:
-            acc = "undef"
-            for i, t in enumerate(ft.results):
-                lines.append(f"  %agg{i} = insertvalue {rt} {acc}, {lltype(t)} %r{i}, {i}")
-                acc = f"%agg{i}"
-            lines.append(f"  ret {rt} {acc}")
+    for i, t in enumerate(ft.results):
+        lines += _slot_load("%vals", i, t, f"r{i}")
+    cc.ret(Lines(lines), [(f"%r{i}", t) for i, t in enumerate(ft.results)])
     lines.append("}")
     return "\n".join(lines)

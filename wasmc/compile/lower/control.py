@@ -12,7 +12,7 @@ known.
 
 from __future__ import annotations
 
-from .ir import lltype, ret_type
+from .ir import lltype
 
 
 class Frame:
@@ -170,18 +170,7 @@ def _end(L, ins):
 def _emit_return(L, results):
     n = len(results)
     vals = L.stack[len(L.stack) - n:] if n else []
-    if n == 0:
-        L.emit("ret void")
-    elif n == 1:
-        L.emit(f"ret {lltype(results[0])} {vals[0][0]}")
-    else:
-        rt = ret_type(results)
-        acc = "undef"
-        for i, (v, t) in enumerate(vals):
-            acc2 = L.tmp()
-            L.emit(f"{acc2} = insertvalue {rt} {acc}, {lltype(t)} {v}, {i}")
-            acc = acc2
-        L.emit(f"ret {rt} {acc}")
+    L.info.cc.ret(L, [(v, t) for (v, _), t in zip(vals, results)])
     L.dead = True
 
 
@@ -209,6 +198,44 @@ def _br_if(L, ins):
     else:
         L.emit(f"br i1 {c}, label %{L.branch_to(f)}, label %{cont}")
     L.label(cont)
+
+
+def _br_on(L, ins, on_null: bool):
+    """br_on_null / br_on_non_null: a conditional branch on a reference.
+    The branch of br_on_non_null carries the reference (the label's last
+    type); the fall-through of br_on_null keeps it, now known non-null."""
+    v, t = L.pop()
+    isnull = L.op(f"icmp eq ptr {v}, null")
+    if not on_null:
+        L.push(v, t)
+    nn = (v, t.__class__(False, t.heap)) if hasattr(t, "heap") else (v, t)
+    f = L.frames[-1 - ins[1]]
+    taken, cont = L.new_label("bron"), L.new_label("broff")
+    if on_null:
+        L.emit(f"br i1 {isnull}, label %{taken}, label %{cont}")
+    else:
+        L.emit(f"br i1 {isnull}, label %{cont}, label %{taken}")
+    saved = list(L.stack)
+    L.label(taken)
+    if f.kind == "func":
+        _emit_return(L, f.results)
+    else:
+        L.emit(f"br label %{L.branch_to(f)}")
+    L.dead = False
+    L.stack = saved
+    L.label(cont)
+    if on_null:
+        L.push(*nn)
+    else:
+        L.pop()
+
+
+def _br_on_null(L, ins):
+    _br_on(L, ins, True)
+
+
+def _br_on_non_null(L, ins):
+    _br_on(L, ins, False)
 
 
 def _br_table(L, ins):
@@ -253,7 +280,8 @@ def _return(L, ins):
 HANDLERS = {
     "ctl:unreachable": _unreachable, "ctl:nop": _nop, "ctl:block": _block, "ctl:loop": _loop,
     "ctl:if": _if, "ctl:else": _else, "ctl:end": _end, "ctl:br": _br, "ctl:br_if": _br_if,
-    "ctl:br_table": _br_table, "ctl:return": _return,
+    "ctl:br_table": _br_table, "ctl:return": _return, "ctl:br_on_null": _br_on_null,
+    "ctl:br_on_non_null": _br_on_non_null,
 }
 
 

@@ -18,9 +18,9 @@ from ... import abi
 from ...errors import UnsupportedError
 from ...wasm.module import FuncType, RefType
 from ...wasm.opcodes import BLOCK_OPENERS
-from .calls import CallMixin, signature
+from .calls import CONVENTIONS, CallMixin
 from .control import ControlMixin, Frame
-from .ir import ALIGN, FN_ATTRS, INV, UNLIKELY, f32_const, f64_const, i32s, i64s, lltype, ret_type, zero
+from .ir import ALIGN, INV, UNLIKELY, f32_const, f64_const, i32s, i64s, lltype, zero
 from .memory import MemoryMixin
 from .tables import TableMixin
 
@@ -28,10 +28,11 @@ from .tables import TableMixin
 class ModuleInfo:
     """Module-wide facts the function lowering needs (computed once)."""
 
-    def __init__(self, module, probe_stores: bool = False):
+    def __init__(self, module, probe_stores: bool = False, convention: str = "tailcc"):
         m = module
         self.module = m
-        self.probe_stores = probe_stores  # see FunctionLowering.mem_store
+        self.probe_stores = probe_stores  # see memory.MemoryMixin.mem_store
+        self.cc = CONVENTIONS[convention]  # see calls.py
         self.types = m.types
         self.func_types = m.func_type_indices()
         self.nimported_funcs = m.num_imported_funcs
@@ -82,11 +83,15 @@ class ModuleInfo:
                 _check_valtype(t)
 
 
+# Reference types lowered so far: funcref and externref, their bottom types,
+# and typed function references ((ref null? $t) of a function type), all
+# nullable or not.  Every reference is one pointer (null = 0).
+_REF_HEAPS = ("func", "extern", "nofunc", "noextern")
+
+
 def _check_valtype(t):
-    if isinstance(t, RefType):
-        if t.heap not in ("func", "extern") or not t.nullable:
-            raise UnsupportedError(
-                f"reference type {t} is not supported yet (feature: function_references/gc)")
+    if isinstance(t, RefType) and t.heap not in _REF_HEAPS and not isinstance(t.heap, int):
+        raise UnsupportedError(f"reference type {t} is not supported yet (feature: gc)")
 
 
 class FunctionLowering(ControlMixin, CallMixin, MemoryMixin, TableMixin):
@@ -239,8 +244,8 @@ def lower_function(info: ModuleInfo, defined_index: int) -> list:
         _check_valtype(t)
         local_types.extend([t] * count)
     L.local_types = local_types
-    header = f"define hidden {ret_type(ft.results)} @wasm_func_{defined_index}({signature(ft)}) {FN_ATTRS} {{"
-    entry = ["entry:"]
+    header, unpack = info.cc.define(f"wasm_func_{defined_index}", ft)
+    entry = ["entry:"] + unpack
     for i, t in enumerate(local_types):
         entry.append(f"  %local{i} = alloca {lltype(t)}, align {ALIGN.get(t, 8)}")
     for i, t in enumerate(params):

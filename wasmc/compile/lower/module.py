@@ -14,10 +14,10 @@ from __future__ import annotations
 import re
 
 from ...errors import UnsupportedError
-from .calls import _adapter, _trampoline, signature
+from .calls import _adapter, _trampoline
 from .control import Frame
 from .function import FunctionLowering, ModuleInfo, lower_function
-from .ir import ATTR_DEFS, FN_ATTRS, META, lltype, ret_type
+from .ir import ATTR_DEFS, FN_ATTRS, META, lltype
 
 
 _CALLED_FUNC = re.compile(r"@wasm_func_(\d+)\(")
@@ -78,15 +78,21 @@ def _arg_types(arglist: str) -> list:
 class ModuleLowering:
     """Produces the IR text for a module (or one partition of its functions).
 
-    PROBE_STORES: the target's stores may fault part-way
-    (Target.partial_store_faults); every multi-byte store to a guarded
-    memory then reads its last byte first.  The only target-dependent choice
-    in lowering: the driver lowers once per distinct value."""
+    The two target-dependent choices in lowering (the driver lowers once per
+    distinct pair): PROBE_STORES, the target's stores may fault part-way
+    (Target.partial_store_faults), so every multi-byte store to a guarded
+    memory reads its last byte first; CONVENTION, the calling convention of
+    every Wasm function (Target.calling_convention, calls.py)."""
 
-    def __init__(self, module, probe_stores: bool = False):
+    def __init__(self, module, probe_stores: bool = False, convention: str = "tailcc"):
         self.module = module
-        self.info = ModuleInfo(module, probe_stores)
+        self.info = ModuleInfo(module, probe_stores, convention)
         self.info.check_supported()
+
+    @classmethod
+    def for_target(cls, module, target) -> "ModuleLowering":
+        """The lowering TARGET (a targets.Target) needs."""
+        return cls(module, probe_stores=target.partial_store_faults, convention=target.calling_convention)
 
     def function_ir(self, defined_indices) -> str:
         parts = []
@@ -109,7 +115,7 @@ class ModuleLowering:
         decls = []
         for i in sorted(called - mine):
             ft = self.info.types[self.module.funcs[i]].comp
-            decls.append(f"declare hidden {ret_type(ft.results)} @wasm_func_{i}({signature(ft, False)}) {FN_ATTRS}")
+            decls.append(self.info.cc.declare(f"wasm_func_{i}", ft))
         head = "declare ptr @llvm.stacksave.p0()\n" + "\n".join(decls) + "\n"
         intr = _intrinsic_decls(body)
         intr = "\n".join(x for x in intr.splitlines() if "llvm.stacksave" not in x) + "\n"
@@ -119,8 +125,8 @@ class ModuleLowering:
 def lower_support(info: ModuleInfo) -> list:
     out = []
     for k, ft in enumerate(info.sigs):
-        out.append(_trampoline(k, ft))
-        out.append(_adapter(k, ft))
+        out.append(_trampoline(info.cc, k, ft))
+        out.append(_adapter(info.cc, k, ft))
     out.append(_const_functions(info))
     return out
 

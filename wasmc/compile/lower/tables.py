@@ -108,7 +108,13 @@ def _ref_func(L, ins):
     L.push(fr, RefType(True, "func"))
 
 
-HANDLERS = {"tab:get": _table_get, "tab:set": _table_set, "tab:size": _table_size, "tab:grow": _table_grow,
+def _ref_as_non_null(L, ins):
+    v, t = L.pop()
+    L.trap_if(L.op(f"icmp eq ptr {v}, null"), "NULL_REFERENCE")
+    L.push(v, RefType(False, t.heap) if isinstance(t, RefType) else t)
+
+
+HANDLERS = {"ref:as_non_null": _ref_as_non_null, "tab:get": _table_get, "tab:set": _table_set, "tab:size": _table_size, "tab:grow": _table_grow,
             "tab:fill": _table_fill, "tab:copy": _table_copy, "tab:init": _table_init,
             "tab:elem_drop": _elem_drop, "ref:null": _ref_null, "ref:is_null": _ref_is_null,
             "ref:func": _ref_func}
