@@ -183,21 +183,26 @@ def _br(L, ins):
     L.dead = True
 
 
-def _br_if(L, ins):
-    c = L.to_i1(L.popv())
-    f = L.frames[-1 - ins[1]]
-    cont = L.new_label("brif")
+def _branch_if(L, cond: str, f, cont: str):
+    """Branch to frame F's target when COND (an i1) holds, else to CONT
+    (a new label, which becomes current).  A branch out of the function is
+    a return, through a block of its own."""
     if f.kind == "func":
         ret = L.new_label("ret")
-        L.emit(f"br i1 {c}, label %{ret}, label %{cont}")
+        L.emit(f"br i1 {cond}, label %{ret}, label %{cont}")
         saved = list(L.stack)
         L.label(ret)
         _emit_return(L, f.results)
         L.dead = False
         L.stack = saved
     else:
-        L.emit(f"br i1 {c}, label %{L.branch_to(f)}, label %{cont}")
+        L.emit(f"br i1 {cond}, label %{L.branch_to(f)}, label %{cont}")
     L.label(cont)
+
+
+def _br_if(L, ins):
+    c = L.to_i1(L.popv())
+    _branch_if(L, c, L.frames[-1 - ins[1]], L.new_label("brif"))
 
 
 def _br_on(L, ins, on_null: bool):
@@ -205,27 +210,12 @@ def _br_on(L, ins, on_null: bool):
     The branch of br_on_non_null carries the reference (the label's last
     type); the fall-through of br_on_null keeps it, now known non-null."""
     v, t = L.pop()
-    isnull = L.op(f"icmp eq ptr {v}, null")
+    test = L.op(f"icmp {'eq' if on_null else 'ne'} ptr {v}, null")
     if not on_null:
         L.push(v, t)
-    nn = (v, t.__class__(False, t.heap)) if hasattr(t, "heap") else (v, t)
-    f = L.frames[-1 - ins[1]]
-    taken, cont = L.new_label("bron"), L.new_label("broff")
+    _branch_if(L, test, L.frames[-1 - ins[1]], L.new_label("broff"))
     if on_null:
-        L.emit(f"br i1 {isnull}, label %{taken}, label %{cont}")
-    else:
-        L.emit(f"br i1 {isnull}, label %{cont}, label %{taken}")
-    saved = list(L.stack)
-    L.label(taken)
-    if f.kind == "func":
-        _emit_return(L, f.results)
-    else:
-        L.emit(f"br label %{L.branch_to(f)}")
-    L.dead = False
-    L.stack = saved
-    L.label(cont)
-    if on_null:
-        L.push(*nn)
+        L.push(v, t.__class__(False, t.heap) if hasattr(t, "heap") else t)
     else:
         L.pop()
 
