@@ -73,8 +73,6 @@ class ModuleInfo:
         for g in self.globals:
             _check_valtype(g.type)
         for t in self.tables:
-            if t.limits.is64:
-                raise UnsupportedError("64-bit tables are not supported yet (feature: memory64)")
             _check_valtype(t.elem)
         if m.tags or any(i.kind == "tag" for i in m.imports):
             raise UnsupportedError("exception tags are not supported yet (feature: exceptions)")

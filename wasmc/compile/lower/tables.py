@@ -4,7 +4,9 @@ elem.drop, ref.null, ref.is_null, ref.func.
 A table is a ``wasmc_table`` record the VMContext points at; its element
 array may move when it grows, so every access reloads it.  Bounds are
 checked explicitly ("out of bounds table access"); the bulk operations are
-builtins of the shim, which check their own bounds.
+builtins of the shim, which check their own bounds.  A 64-bit table
+(memory64 proposal) takes i64 indices and sizes; the shim's interface is
+64-bit for both kinds, so 32-bit operands are zero-extended.
 """
 
 from __future__ import annotations
@@ -23,11 +25,23 @@ class TableMixin:
         p = self.op(f"getelementptr inbounds i8, ptr {tab}, i64 {abi.TABLE.offset(name)}")
         return self.op(f"load {ty}, ptr {p}")
 
+    def table_is64(self, t: int) -> bool:
+        return self.info.tables[t].limits.is64
+
+    def table_index(self, t: int, v: str) -> str:
+        """An index or size operand of table T's address type, as an i64."""
+        return v if self.table_is64(t) else self.op(f"zext i32 {v} to i64")
+
+    def table_result(self, t: int, v64: str) -> str:
+        """An i64 size or index as table T's address type, pushed."""
+        ty = "i64" if self.table_is64(t) else "i32"
+        self.push(v64 if ty == "i64" else self.op(f"trunc i64 {v64} to i32"), ty)
+
     def table_slot(self, t: int, idx: str, trap: str) -> str:
-        """Pointer to element IDX (i32) of table T, trapping with TRAP if out of bounds."""
+        """Pointer to element IDX (of T's address type) of table T, trapping with TRAP if out of bounds."""
         tab = self.table_ptr(t)
         size = self.table_field(tab, "size", "i64")
-        i64 = self.op(f"zext i32 {idx} to i64")
+        i64 = self.table_index(t, idx)
         oob = self.op(f"icmp uge i64 {i64}, {size}")
         self.trap_if(oob, trap)
         elems = self.table_field(tab, "elems", "ptr")
@@ -51,34 +65,32 @@ def _table_set(L, ins):
 
 def _table_size(L, ins):
     tab = L.table_ptr(ins[1])
-    size = L.table_field(tab, "size", "i64")
-    L.push(L.op(f"trunc i64 {size} to i32"), "i32")
+    L.table_result(ins[1], L.table_field(tab, "size", "i64"))
 
 
 def _table_grow(L, ins):
     t = ins[1]
-    n = L.popv()
+    n = L.table_index(t, L.popv())
     init = L.popv()
-    n64 = L.op(f"zext i32 {n} to i64")
-    r = L.call_builtin("table_grow", f"i32 {t}, ptr {init}, i64 {n64}", "i64")
-    L.push(L.op(f"trunc i64 {r} to i32"), "i32")
+    r = L.call_builtin("table_grow", f"i32 {t}, ptr {init}, i64 {n}", "i64")
+    L.table_result(t, r)
 
 
 def _table_fill(L, ins):
     t = ins[1]
-    n = L.popv()
+    n = L.table_index(t, L.popv())
     v = L.popv()
-    d = L.popv()
-    d64 = L.op(f"zext i32 {d} to i64")
-    n64 = L.op(f"zext i32 {n} to i64")
-    L.call_builtin("table_fill", f"i32 {t}, i64 {d64}, ptr {v}, i64 {n64}")
+    d = L.table_index(t, L.popv())
+    L.call_builtin("table_fill", f"i32 {t}, i64 {d}, ptr {v}, i64 {n}")
 
 
 def _table_copy(L, ins):
     dt, st = ins[1], ins[2]
-    n = L.op(f"zext i32 {L.popv()} to i64")
-    s = L.op(f"zext i32 {L.popv()} to i64")
-    d = L.op(f"zext i32 {L.popv()} to i64")
+    # the length has the smaller of the two address types
+    n = L.popv()
+    n = n if L.table_is64(dt) and L.table_is64(st) else L.op(f"zext i32 {n} to i64")
+    s = L.table_index(st, L.popv())
+    d = L.table_index(dt, L.popv())
     L.call_builtin("table_copy", f"i32 {dt}, i32 {st}, i64 {d}, i64 {s}, i64 {n}")
 
 
@@ -86,7 +98,7 @@ def _table_init(L, ins):
     seg, t = ins[1], ins[2]
     n = L.popv()
     s = L.popv()
-    d = L.op(f"zext i32 {L.popv()} to i64")
+    d = L.table_index(t, L.popv())
     L.call_builtin("table_init", f"i32 {t}, i32 {seg}, i64 {d}, i32 {s}, i32 {n}")
 
 
