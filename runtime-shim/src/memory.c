@@ -6,9 +6,10 @@
  * moves (compiled code caches it) and fresh pages read as zero.  For a
  * 32-bit memory, base + zext(addr) + offset is always inside the
  * reservation, so compiled code needs no bounds check: an access past the
- * current size hits PROT_NONE pages and becomes a trap.  64-bit memories use
- * the same reservation and are bounds-checked by compiled code; they cannot
- * grow past it.
+ * current size hits PROT_NONE pages and becomes a trap.  64-bit memories are
+ * bounds-checked by compiled code, so they need no guard: they reserve what
+ * they may grow to (their declared maximum, capped by memory64_cap), which
+ * can be far beyond 4 GiB.
  *
  * Reservations are recorded in a small table the signal handler reads to
  * classify a fault (inside a memory reservation: out-of-bounds access).
@@ -97,6 +98,16 @@ static void *reservation_get(void) {
     return p == MAP_FAILED ? NULL : p;
 }
 
+static void reservation_put(void *p);
+
+/* Give back a memory's range: to the pool if it is a standard reservation. */
+static void release_range(void *p, uint64_t size) {
+    if (size == WASMC_RESERVATION)
+        reservation_put(p);
+    else
+        munmap(p, size);
+}
+
 static void reservation_put(void *p) {
     /* Map the range afresh: the old pages (and their contents) are gone. */
     if (mmap(p, WASMC_RESERVATION, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0)
@@ -113,11 +124,45 @@ static void reservation_put(void *p) {
     if (p) munmap(p, WASMC_RESERVATION);
 }
 
+/* How much address space a 64-bit memory reserves when it declares no
+ * smaller maximum: WASMC_MEMORY64_RESERVE bytes (an environment variable,
+ * e.g. for running under qemu-user, where every reserved GiB costs host
+ * memory), else 64 GiB.  A 64-bit memory is bounds-checked by compiled code
+ * and never moves, so this is the most it can grow to. */
+static uint64_t memory64_cap(void) {
+    static uint64_t cap;
+    if (!cap) {
+        uint64_t c = 64ull << 30;
+        const char *e = getenv("WASMC_MEMORY64_RESERVE");
+        if (e && *e) {
+            char *end;
+            unsigned long long v = strtoull(e, &end, 10);
+            uint64_t mul = *end == 'G' ? 1ull << 30 : *end == 'M' ? 1ull << 20 : 1;
+            if (v && v * mul / mul == v) c = v * mul;
+        }
+        cap = (c + WASMC_PAGE_SIZE - 1) / WASMC_PAGE_SIZE * WASMC_PAGE_SIZE;
+    }
+    return cap;
+}
+
 wasmc_memory *wasmc_memory_new(uint64_t min_pages, uint64_t max_pages, uint32_t flags, wasmc_error *err) {
     uint64_t declared_max = max_pages;
-    uint64_t limit = WASMC_RESERVATION / WASMC_PAGE_SIZE / 2; /* 4 GiB addressable, 4 GiB guard */
-    if (!(flags & WASMC_MEMORY_FLAG_64)) {
-        if (limit > 65536) limit = 65536;
+    if (max_pages != WASMC_NO_MAX && min_pages > max_pages) {
+        wasmc_set_error(err, WASMC_ERR_USAGE, "memory minimum of %llu pages is larger than its maximum of %llu",
+                        (unsigned long long)min_pages, (unsigned long long)max_pages);
+        return NULL;
+    }
+    /* 32-bit: the fixed guarded reservation, 4 GiB addressable.  64-bit:
+     * only what it may grow to (capped), with no guard: compiled code
+     * checks its bounds. */
+    int is64 = (flags & WASMC_MEMORY_FLAG_64) != 0;
+    uint64_t reserve = WASMC_RESERVATION, limit = 65536;
+    if (is64) {
+        uint64_t cap_pages = memory64_cap() / WASMC_PAGE_SIZE;
+        limit = max_pages != WASMC_NO_MAX && max_pages < cap_pages ? max_pages : cap_pages;
+        if (limit < min_pages) limit = min_pages; /* reported below if it cannot be reserved */
+        reserve = limit * WASMC_PAGE_SIZE;
+        if (!reserve) reserve = WASMC_PAGE_SIZE;
     }
     if (max_pages == WASMC_NO_MAX || max_pages > limit) max_pages = limit;
     if (min_pages > max_pages) {
@@ -127,10 +172,16 @@ wasmc_memory *wasmc_memory_new(uint64_t min_pages, uint64_t max_pages, uint32_t 
     }
     memory_obj *m = calloc(1, sizeof *m);
     if (!m) { wasmc_set_error(err, WASMC_ERR_RESOURCE, "out of memory"); return NULL; }
-    void *base = reservation_get();
+    void *base;
+    if (reserve == WASMC_RESERVATION) {
+        base = reservation_get();
+    } else {
+        base = mmap(NULL, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (base == MAP_FAILED) base = NULL;
+    }
     if (!base) {
         wasmc_set_error(err, WASMC_ERR_RESOURCE, "cannot reserve %llu bytes of address space for a memory: %s",
-                        (unsigned long long)WASMC_RESERVATION, strerror(errno));
+                        (unsigned long long)reserve, strerror(errno));
         free(m);
         return NULL;
     }
@@ -138,7 +189,7 @@ wasmc_memory *wasmc_memory_new(uint64_t min_pages, uint64_t max_pages, uint32_t 
     if (bytes && mprotect(base, bytes, PROT_READ | PROT_WRITE) != 0) {
         wasmc_set_error(err, WASMC_ERR_RESOURCE, "cannot commit %llu bytes of memory: %s",
                         (unsigned long long)bytes, strerror(errno));
-        reservation_put(base);
+        release_range(base, reserve);
         free(m);
         return NULL;
     }
@@ -146,10 +197,10 @@ wasmc_memory *wasmc_memory_new(uint64_t min_pages, uint64_t max_pages, uint32_t 
     m->mem.size = bytes;
     m->mem.max_pages = max_pages;
     m->mem.declared_max = declared_max;
-    m->mem.reserved = WASMC_RESERVATION;
+    m->mem.reserved = reserve;
     m->mem.flags = flags;
     m->refcount = 1;
-    m->slot = add_reservation((uintptr_t)base, (uintptr_t)base + WASMC_RESERVATION);
+    m->slot = add_reservation((uintptr_t)base, (uintptr_t)base + reserve);
     return &m->mem;
 }
 
@@ -174,7 +225,7 @@ void wasmc_memory_release(wasmc_memory *mem) {
     memory_obj *m = (memory_obj *)mem;
     if (__atomic_sub_fetch(&m->refcount, 1, __ATOMIC_ACQ_REL) != 0) return;
     remove_reservation(m->slot);
-    reservation_put(m->mem.base);
+    release_range(m->mem.base, m->mem.reserved);
     free(m);
 }
 

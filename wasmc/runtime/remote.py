@@ -18,6 +18,7 @@ memory reservations keeps qemu's memory bounded.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 
@@ -65,9 +66,15 @@ class Server:
 
     def __init__(self, arch: str):
         self.arch = arch
-        cmd = [*runners.qemu_for(arch), str(runners.ensure_runner(arch)), "--serve"]
+        qemu = runners.qemu_for(arch)
+        cmd = [*qemu, str(runners.ensure_runner(arch)), "--serve"]
+        env = dict(os.environ)
+        if qemu:
+            # qemu-user keeps host memory for every range ever reserved: keep
+            # 64-bit memories' reservations at 8 GiB (runtime-shim/src/memory.c)
+            env.setdefault("WASMC_MEMORY64_RESERVE", "8G")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, bufsize=1)
+                                     text=True, bufsize=1, env=env)
 
     # --- protocol -------------------------------------------------------------
     def _request(self, line: str) -> list:
