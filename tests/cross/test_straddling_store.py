@@ -20,11 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import call
 from wasmc.errors import Trap
-from wasmc.spectest import make_backend
 
 WASM = Path(__file__).resolve().parents[2] / "corpus" / "wat" / "straddle.wasm"
-PLACES = [("x86_64", False), ("x86_64", True), ("aarch64", True), ("riscv64", True)]
 
 # export -> (bytes written, static offset, value words: every byte non-zero)
 STORES = {
@@ -35,36 +34,13 @@ STORES = {
 }
 
 
-@pytest.fixture(scope="module", params=PLACES, ids=[f"{a}{'-runner' if r else ''}" for a, r in PLACES])
-def exports(request):
-    arch, in_runner = request.param
-    backend = make_backend(arch, 2, _server(arch)) if in_runner else make_backend(None, 2)
-    module = backend.compile(WASM.read_bytes())
-    yield backend.instantiate(module, {})
-    backend.close()
-
-
-_SERVERS: dict = {}
-
-
-def _server(arch):
-    from wasmc.runtime import remote
-
-    if arch not in _SERVERS:
-        _SERVERS[arch] = remote.Server(arch)
-    return _SERVERS[arch]
-
-
-def teardown_module():
-    for sv in _SERVERS.values():
-        sv.close()
+@pytest.fixture(scope="module")
+def exports(place):
+    return place.instantiate(place.compile(WASM.read_bytes()), {})
 
 
 def _call(ex, name, *args):
-    words = []
-    for a in args:
-        words += [a & (2**64 - 1), 0]
-    return ex[name].call_bits(words)
+    return call(ex, name, *args)
 
 
 def _tail(ex, end: int) -> bytes:
