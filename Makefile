@@ -53,8 +53,10 @@ clean:
 	rm -rf $(VENV) build wasmc/_native .pytest_cache
 	$(MAKE) -C runtime-shim clean
 
-# Rebuild the corpus C programs to wasm32-wasi (the .wasm files are committed).
+# Rebuild the corpus C programs and the test guests (tests/programs/guests) to
+# wasm32-wasi (the .wasm files are committed).
 corpus:
-	cd corpus/c && for f in *.c; do \
-	  clang --target=wasm32-wasi --sysroot=/usr -O2 -Wall -Wl,--strip-debug $$f -o $${f%.c}.wasm || exit 1; done
+	for d in corpus/c tests/programs/guests; do (cd $$d && for f in *.c; do \
+	  clang --target=wasm32-wasi --sysroot=/usr -O2 -Wall -Wl,--strip-debug $$f -o $${f%.c}.wasm || exit 1; \
+	  done) || exit 1; done
 	cd corpus/wat && for f in *.wat; do wat2wasm --debug-names $$f -o $${f%.wat}.wasm || exit 1; done

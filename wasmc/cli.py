@@ -8,26 +8,105 @@ docs/cli.md); no traceback reaches the user unless WASMC_DEBUG=1 is set.
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from pathlib import Path
 
 import click
 
-from .errors import FileError, Trap, WasmcError
+from .errors import MAX_ARTIFACT_SIZE, MAX_WASM_SIZE, FileError, Trap, WasmcError, check_input, read_input
+
+#: The longest --timeout, in seconds (about 31 years): the standalone runner's too.
+MAX_TIMEOUT = 1e9
+#: The process status of a guest's proc_exit must be in 0..MAX_EXIT_STATUS
+#: (as in wasmtime): a shell gives 126 and above other meanings.
+MAX_EXIT_STATUS = 125
 
 
-def _fail(err: WasmcError):
-    msg = str(err).replace("\n", " ")
-    click.echo(f"wasmc: {err.label}: {msg}", err=True)
-    sys.exit(err.exit_code)
-
-
-def _read(path: str) -> bytes:
+def _say(line: str) -> None:
+    """LINE on stderr; a closed or broken stderr loses it, nothing else."""
     try:
-        return Path(path).read_bytes()
+        click.echo(line.replace("\n", " "), err=True)
+    except (OSError, ValueError):
+        pass
+
+
+class _Discard(io.TextIOBase):
+    """sys.stdout/stderr when the descriptor was closed: output is dropped."""
+
+    def writable(self):
+        return True
+
+    def write(self, s):
+        return len(s)
+
+
+def _hold_stdio() -> None:
+    """Keep closed standard descriptors closed, safely.
+
+    A closed 0, 1 or 2 would be the number the next open() gets: the
+    artifact, a socket, a file the guest opens, and then whatever writes to
+    "standard output" would write into it.  Each closed one gets an O_PATH
+    placeholder (which can neither read nor write, and which WASI treats as
+    a closed slot, so the guest sees the stream closed); it is inheritable,
+    so a runner started for another architecture sees the same.  Python's
+    own sys.stdout/stderr are None then: they become sinks.  Output that is
+    written is passed through as bytes (file names, guest strings), never
+    re-encoded or refused."""
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            try:
+                ph = os.open(os.devnull, os.O_PATH)
+            except OSError:
+                ph = os.open("/", os.O_PATH)
+            if ph != fd:
+                os.dup2(ph, fd)
+                os.close(ph)
+            os.set_inheritable(fd, True)
+        stream = getattr(sys, name)
+        if stream is None:
+            setattr(sys, name, _Discard())
+        elif name != "stdin" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
+
+
+def _out(text: str) -> None:
+    """TEXT and a newline on the standard output; a failure to write there
+    (a full disk, a pipe nobody reads any more) is an I/O error."""
+    try:
+        click.echo(text)
     except OSError as e:
-        raise FileError(f"cannot read {path}: {e.strerror or e}") from None
+        _drop_stdout()
+        raise FileError(f"cannot write the standard output: {e.strerror or e}") from None
+
+
+def _drop_stdout() -> None:
+    """After a write error on fd 1: send what is still buffered to /dev/null,
+    so the interpreter's flush at exit does not fail (and report) again."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, 1)
+        os.close(fd)
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _flush_stdout(code: int) -> int:
+    """Flush the standard output at exit; a failure there is an I/O error
+    (unless the command failed already)."""
+    try:
+        sys.stdout.flush()
+        return code
+    except ValueError:  # closed by someone: nothing to flush
+        return code
+    except OSError as e:
+        _drop_stdout()
+        _say(f"wasmc: {FileError.label}: cannot write the standard output: {e.strerror or e}")
+        return code or FileError.exit_code
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,13 +116,13 @@ def cli():
 
 
 @cli.command()
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 def validate(file):
     """Decode and validate FILE.wasm (exit 0 valid, 3 malformed, 4 invalid)."""
     from .wasm.decode import decode_module
     from .wasm.validate import validate_module
 
-    validate_module(decode_module(_read(file)))
+    validate_module(decode_module(read_input(file, MAX_WASM_SIZE)))
 
 
 def _slice_specs(targets_opt: str, what: str = "--targets"):
@@ -108,11 +187,18 @@ class _RichProgress:
             self.bar.update(self.tasks[name], phase=phase)
 
 
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _progress():
     """A progress display when stderr is a terminal; otherwise none (quiet)."""
     import contextlib
 
-    if sys.stderr.isatty() and not os.environ.get("WASMC_NO_PROGRESS"):
+    if _isatty(sys.stderr) and not os.environ.get("WASMC_NO_PROGRESS"):
         return _RichProgress()
     return contextlib.nullcontext(None)
 
@@ -122,8 +208,8 @@ def _output_path(file: str, output: str | None, suffix: str) -> str:
 
 
 @cli.command()
-@click.argument("file", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
+@click.argument("file", type=click.Path())
+@click.option("-o", "--output", type=click.Path(),
               help="output file (default: FILE with .wasmu, or without suffix for --exe)")
 @click.option("-O", "opt_level", type=click.IntRange(0, 3), default=2, show_default=True, help="optimisation level")
 @click.option("--targets", "targets_opt", default="host", show_default=True,
@@ -138,7 +224,7 @@ def build(file, output, opt_level, targets_opt, exe, exe_target, jobs, no_embed_
     from .compile.driver import BuildOptions, build as do_build
     from .container import write_atomic
 
-    data = _read(file)
+    data = read_input(file, MAX_WASM_SIZE)
     if exe:
         from . import targets
 
@@ -167,30 +253,31 @@ def build(file, output, opt_level, targets_opt, exe, exe_target, jobs, no_embed_
 
 
 @cli.command()
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 def inspect(file):
     """Show an artifact's imports, exports, slices, sizes and hashes."""
     from . import container
 
+    check_input(file, MAX_ARTIFACT_SIZE)
     art = container.load(file)
     m = art.metadata
     src = m.get("source") or {}
-    click.echo(f"artifact:  {file} ({os.path.getsize(file)} bytes)")
-    click.echo(f"compiler:  {m.get('compiler')} (LLVM {m.get('llvm')}), options {m.get('options')}")
-    click.echo(f"source:    {src.get('name')} {src.get('size')} bytes sha256 {src.get('sha256')}"
-               f"{' (embedded)' if src.get('embedded') else ''}")
+    _out(f"artifact:  {file} ({os.path.getsize(file)} bytes)")
+    _out(f"compiler:  {m.get('compiler')} (LLVM {m.get('llvm')}), options {m.get('options')}")
+    _out(f"source:    {src.get('name')} {src.get('size')} bytes sha256 {src.get('sha256')}"
+         f"{' (embedded)' if src.get('embedded') else ''}")
     if m.get("features"):
-        click.echo(f"features:  {', '.join(m['features'])}")
-    click.echo(f"slices ({len(art.slices)}):")
+        _out(f"features:  {', '.join(m['features'])}")
+    _out(f"slices ({len(art.slices)}):")
     for s in art.slices:
-        click.echo(f"  {s.arch + ':' + s.tier:16} cpu {s.cpu:12} features {s.features or '-':24} "
-                   f"abi {s.abi_version:#010x} offset {s.offset:#x} size {s.size} sha256 {s.sha256}")
-    click.echo(f"imports ({len(art.imports)}):")
+        _out(f"  {s.arch + ':' + s.tier:16} cpu {s.cpu:12} features {s.features or '-':24} "
+             f"abi {s.abi_version:#010x} offset {s.offset:#x} size {s.size} sha256 {s.sha256}")
+    _out(f"imports ({len(art.imports)}):")
     for i in art.imports:
-        click.echo(f"  {i['module']}::{i['name']}  {i['kind']} {_fmt_type(i['kind'], i['type'])}")
-    click.echo(f"exports ({len(art.exports)}):")
+        _out(f"  {i['module']}::{i['name']}  {i['kind']} {_fmt_type(i['kind'], i['type'])}")
+    _out(f"exports ({len(art.exports)}):")
     for e in art.exports:
-        click.echo(f"  {e['name']}  {e['kind']} {_fmt_type(e['kind'], e['type'])}")
+        _out(f"  {e['name']}  {e['kind']} {_fmt_type(e['kind'], e['type'])}")
 
 
 def _fmt_type(kind, t) -> str:
@@ -205,17 +292,60 @@ def _fmt_type(kind, t) -> str:
     return ""
 
 
+#: The integers each type accepts on the command line, as wasmtime: signed
+#: or unsigned (so i32 takes [-2^31, 2^32)); v128 as one unsigned number.
+_INT_RANGES = {"i32": (-(1 << 31), 1 << 32), "i64": (-(1 << 63), 1 << 64), "v128": (0, 1 << 128)}
+
+
 def _parse_arg(t: str, s: str):
     try:
-        if t in ("i32", "i64"):
-            return int(s, 0)
-        if t in ("f32", "f64"):
-            return float(s)
-        if t == "v128":
-            return int(s, 0)
+        if t in _INT_RANGES:
+            v = int(s, 0)
+            lo, hi = _INT_RANGES[t]
+            if lo <= v < hi:
+                return v
+        elif t in ("f32", "f64"):
+            return _parse_float(t, s)
+        else:
+            raise click.UsageError(f"cannot pass a {t} argument on the command line")
     except ValueError:
-        raise click.UsageError(f"argument {s!r} is not a valid {t}") from None
-    raise click.UsageError(f"cannot pass a {t} argument on the command line")
+        pass
+    raise click.UsageError(f"argument {s!r} is not a valid {t}")
+
+
+def _parse_float(t: str, s: str) -> float:
+    """S as the standalone runner reads it (C strtod): decimal or hexadecimal
+    (``0x1p3``), ``inf``, ``nan``; no digit separators.  An f32 beyond its
+    range rounds to infinity, as a C (float) conversion does."""
+    import struct
+
+    if "_" in s:
+        raise ValueError(s)
+    body = s.strip().lstrip("+-")
+    v = float.fromhex(s) if body[:2].lower() == "0x" else float(s)
+    if t == "f32":
+        try:
+            struct.pack("<f", v)
+        except OverflowError:
+            v = float("inf") if v > 0 else float("-inf")
+    return v
+
+
+class _Seconds(click.ParamType):
+    """A --timeout: seconds, greater than 0 and at most MAX_TIMEOUT (not
+    NaN, not infinite: a timer must be able to run)."""
+
+    name = "seconds"
+
+    def convert(self, value, param, ctx):
+        try:
+            t = float(value)
+        except ValueError:
+            t = float("nan")
+        if not 0 < t <= MAX_TIMEOUT:  # false for NaN
+            raise click.UsageError(f"--timeout expects a number of seconds greater than 0 and at most 1e9, "
+                                   f"got {value!r}")
+        return t
 
 
 def _fmt_result(t: str, v) -> str:
@@ -235,7 +365,7 @@ _RUN_OPTIONS = [
     click.option("--inherit-env", is_flag=True, help="pass the host environment to the guest (WASI)"),
     click.option("--tcplisten", "listens", multiple=True, metavar="HOST:PORT",
                  help="listen on a TCP address and hand the socket to the guest (WASI fd 3, 4, ...)"),
-    click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+    click.option("--timeout", type=_Seconds(), metavar="SECONDS",
                  help="interrupt the guest after SECONDS (a trap, exit code 134)"),
     click.option("--target", "arch", metavar="ARCH",
                  help="run the slice for ARCH (another architecture runs under qemu-user)"),
@@ -252,19 +382,20 @@ def _run_options(f):
 
 
 @cli.command(name="exec", context_settings={"ignore_unknown_options": False})
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @_run_options
 def exec_(file, invoke, preloads, dirs, envs, inherit_env, listens, timeout, arch, tier, args):
     """Run a built artifact FILE.wasmu (never loads the compiler)."""
     from .runtime.api import Module
 
+    check_input(file, MAX_ARTIFACT_SIZE)
     if _foreign(arch):
         return _exec_foreign(file, arch, tier, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args)
     _run(Module.load(file, tier=tier), file, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args)
 
 
 @cli.command()
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @click.option("-O", "opt_level", type=click.IntRange(0, 3), default=2, show_default=True)
 @_run_options
 def run(file, opt_level, invoke, preloads, dirs, envs, inherit_env, listens, timeout, arch, tier, args):
@@ -295,18 +426,20 @@ def _artifact_for(path: str, opt_level: int, arch: str | None = None) -> str:
     ARCH's baseline tier, or this machine's best)."""
     from .container import MAGIC
 
-    data = _read(path)
-    if data.startswith(MAGIC):
+    if read_input(path, MAX_ARTIFACT_SIZE, count=len(MAGIC)) == MAGIC:
         return path
+    data = read_input(path, MAX_WASM_SIZE)
     from .compile.cache import compile_cached
 
-    specs = None
-    if arch is not None:
-        from . import targets
+    if arch is None:
+        return str(compile_cached(data, opt_level=opt_level, source_name=path))
+    from . import targets
+    from .compile.cache import pin
 
-        t = targets.get(arch)
-        specs = [(t, t.tier())]
-    return str(compile_cached(data, opt_level=opt_level, source_name=path, slice_specs=specs))
+    t = targets.get(arch)
+    # For a runner that replaces this process (exec --target ARCH): a module
+    # the cache could not keep must outlive wasmc's exit without leaking.
+    return pin(compile_cached(data, opt_level=opt_level, source_name=path, slice_specs=[(t, t.tier())]))
 
 
 def _exec_foreign(file, arch, tier, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args, argv0=None):
@@ -392,8 +525,7 @@ def _run(module, file, invoke, preloads, dirs, envs, inherit_env, listens, timeo
             res = f(*[_parse_arg(ty, a) for ty, a in zip(t.params, args)])
             vals = () if res is None else (res if isinstance(res, tuple) else (res,))
             for ty, v in zip(t.results, vals):
-                click.echo(_fmt_result(ty, v))
-            sys.stdout.flush()
+                _out(_fmt_result(ty, v))
             return
         start = inst.exports.get("_start")
         if start is None:
@@ -405,8 +537,11 @@ def _run(module, file, invoke, preloads, dirs, envs, inherit_env, listens, timeo
         from .runtime.api import Exit
 
         if isinstance(e, Exit):
-            sys.stdout.flush()
-            sys.exit(e.code)
+            status = e.code & 0xFFFFFFFF  # proc_exit takes a u32
+            if status > MAX_EXIT_STATUS:
+                raise WasmcError(f"the guest exited with status {status}: a WASI exit status must be in "
+                                 f"0..{MAX_EXIT_STATUS}") from None
+            sys.exit(status)
         if e.kind == "interrupted" and timeout is not None:
             raise Trap(e.kind, f"interrupted after the --timeout of {timeout:g} s", e.backtrace) from None
         raise
@@ -481,23 +616,25 @@ def _match(art, spec: str, what: str) -> list:
 
 
 @slices.command(name="list")
-@click.argument("app", type=click.Path(dir_okay=False))
+@click.argument("app", type=click.Path())
 def slices_list(app):
     """List APP's slices: ARCH:TIER, CPU, features, size, SHA-256."""
     from . import container
 
+    check_input(app, MAX_ARTIFACT_SIZE)
     for x in container.load(app).slices:
-        click.echo(f"{x.arch}:{x.tier}\tcpu={x.cpu}\tfeatures={x.features or '-'}\tsize={x.size}\tsha256={x.sha256}")
+        _out(f"{x.arch}:{x.tier}\tcpu={x.cpu}\tfeatures={x.features or '-'}\tsize={x.size}\tsha256={x.sha256}")
 
 
 @slices.command(name="remove")
-@click.argument("app", type=click.Path(dir_okay=False))
+@click.argument("app", type=click.Path())
 @click.argument("spec", metavar="ARCH[:TIER]")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write here instead of replacing APP")
+@click.option("-o", "--output", type=click.Path(), help="write here instead of replacing APP")
 def slices_remove(app, spec, output):
     """Remove slices (an ARCH alone: all its tiers); nothing is recompiled."""
     from . import container
 
+    check_input(app, MAX_ARTIFACT_SIZE)
     art = container.load(app)
     gone = _match(art, spec, "slices remove")
     keep = [container.with_data(art, x) for x in art.slices if x not in gone]
@@ -507,24 +644,25 @@ def slices_remove(app, spec, output):
 
 
 @slices.command(name="extract")
-@click.argument("app", type=click.Path(dir_okay=False))
+@click.argument("app", type=click.Path())
 @click.argument("spec", metavar="ARCH[:TIER]")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True)
+@click.option("-o", "--output", type=click.Path(), required=True)
 def slices_extract(app, spec, output):
     """Write a .wasmu holding only the named slices of APP."""
     from . import container
 
+    check_input(app, MAX_ARTIFACT_SIZE)
     art = container.load(app)
     container.write_atomic(output, container.repack(art, [container.with_data(art, x)
                                                           for x in _match(art, spec, "slices extract")]))
 
 
 @slices.command(name="add")
-@click.argument("app", type=click.Path(dir_okay=False))
+@click.argument("app", type=click.Path())
 @click.argument("spec", metavar="ARCH[:TIER]")
-@click.option("--from", "other", type=click.Path(dir_okay=False),
+@click.option("--from", "other", type=click.Path(),
               help="copy the slices from this artifact (built from the same .wasm) instead of compiling")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="write here instead of replacing APP")
+@click.option("-o", "--output", type=click.Path(), help="write here instead of replacing APP")
 @click.option("-j", "--jobs", type=int, default=0, help="worker processes (default: one per core)")
 def slices_add(app, spec, other, output, jobs):
     """Add slices (an ARCH alone: its default tiers), compiled from the
@@ -533,9 +671,11 @@ def slices_add(app, spec, other, output, jobs):
     from . import container
     from .errors import ArtifactError
 
+    check_input(app, MAX_ARTIFACT_SIZE)
     art = container.load(app)
     have = {(x.arch, x.tier) for x in art.slices}
     if other is not None:
+        check_input(other, MAX_ARTIFACT_SIZE)
         src = container.load(other)
         want = (art.metadata.get("source") or {}).get("sha256")
         if (src.metadata.get("source") or {}).get("sha256") != want:
@@ -576,7 +716,7 @@ def _compile_added(art, app: str, spec: str, jobs: int) -> list:
 
 
 @cli.command(name="spec-test")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--target", default=None, help="target architecture (default: this machine)")
 @click.option("-O", "opt_level", type=click.IntRange(0, 3), default=0, show_default=True)
 @click.option("-v", "--verbose", is_flag=True, help="also list skipped commands by reason")
@@ -586,39 +726,52 @@ def spec_test(files, target, opt_level, verbose):
 
     r = run_files(files, opt_level=opt_level, target=target)
     for f in r.failures:
-        click.echo(f)
+        _out(f)
     if verbose:
         for reason, n in sorted(r.skips.items(), key=lambda x: -x[1]):
-            click.echo(f"skipped {n}: {reason}")
-    click.echo(r.summary())
+            _out(f"skipped {n}: {reason}")
+    _out(r.summary())
     sys.exit(1 if r.failed else 0)
 
 
 def main(argv=None):
+    _hold_stdio()
+    try:
+        code = _dispatch(argv)
+    except SystemExit as e:  # a command's own status (spec-test, the guest's proc_exit)
+        code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+    sys.exit(_flush_stdout(code))
+
+
+def _dispatch(argv) -> int:
+    """Run the command; its exit status.  Every failure is one line on stderr."""
     try:
         cli.main(args=argv, prog_name="wasmc", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("wasmc: aborted", err=True)
-        sys.exit(130)
+        _say("wasmc: aborted")
+        return 130
     except click.exceptions.ClickException as e:
         # One line, like every other error (click's own format is four).
-        msg = e.format_message().replace("\n", " ")
-        click.echo(f"wasmc: usage error: {msg}", err=True)
-        sys.exit(e.exit_code if e.exit_code != 1 else 2)
+        _say(f"wasmc: usage error: {e.format_message()}")
+        return e.exit_code if e.exit_code != 1 else 2
     except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
+        return e.exit_code
     except WasmcError as e:
-        _fail(e)
+        _say(f"wasmc: {e.label}: {e}")
+        return e.exit_code
     except RecursionError:
-        click.echo("wasmc: error: input nests too deeply", err=True)
-        sys.exit(1)
+        _say("wasmc: error: input nests too deeply")
+        return 1
     except KeyboardInterrupt:
-        sys.exit(130)
+        return 130
+    except OSError as e:  # e.g. the standard output is a closed pipe
+        name = os.fsdecode(e.filename) if isinstance(e.filename, bytes) else e.filename
+        where = f"{name}: " if name is not None else ""
+        _say(f"wasmc: {FileError.label}: {where}{e.strerror or e}")
+        return FileError.exit_code
     except Exception as e:  # a bug: one line, and the traceback only on request
         if os.environ.get("WASMC_DEBUG"):
             raise
-        click.echo(f"wasmc: internal error: {type(e).__name__}: {e} (set WASMC_DEBUG=1 for a traceback)",
-                   err=True)
-        sys.exit(1)
-    sys.exit(0)
-
+        _say(f"wasmc: internal error: {type(e).__name__}: {e} (set WASMC_DEBUG=1 for a traceback)")
+        return 1
+    return 0

@@ -124,14 +124,39 @@ def pack(metadata: dict, slices: list, wasm: bytes | None) -> bytes:
 
 def write_atomic(path: str | os.PathLike, data, mode: int = 0o666) -> None:
     """Write DATA (bytes, or a function that writes a file at the path it is
-    given) to PATH via a temporary file in the same directory and a rename,
-    with MODE less the umask."""
-    path = Path(path)
-    d = path.parent if str(path.parent) else Path(".")
+    given) to PATH, all or nothing.
+
+    A new or regular file is written to a temporary file in the same
+    directory, which is then renamed over it, with MODE less the umask; a
+    symbolic link is followed (the file it points to is replaced, the link
+    stays).  A FIFO or character device (``/dev/null``, ``/dev/stdout`` on a
+    pipe or terminal) is never replaced: the complete bytes are written into
+    it.  Anything else (a directory, a block device, a socket, a dangling
+    link) is refused with a FileError naming it, as is every failure; no
+    temporary file is left behind, whatever goes wrong."""
+    import stat
+
+    from .errors import file_kind
+
+    shown = os.fsdecode(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=d)
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+        if os.path.islink(path):
+            raise FileError(f"cannot write {shown}: it is a dangling symbolic link") from None
     except OSError as e:
-        raise FileError(f"cannot write {path}: {e.strerror or e}") from None
+        raise FileError(f"cannot write {shown}: {e.strerror or e}") from None
+    if st is not None and (stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode)):
+        _write_stream(path, shown, data)
+        return
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise FileError(f"cannot write {shown}: it is {file_kind(st.st_mode)}")
+    target = Path(os.path.realpath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as e:
+        raise FileError(f"cannot write {shown}: {e.strerror or e}") from None
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -144,13 +169,36 @@ def write_atomic(path: str | os.PathLike, data, mode: int = 0o666) -> None:
                 f.flush()
                 os.fsync(f.fileno())
         os.chmod(tmp, mode & ~umask)  # mkstemp makes 0600; a built file should look like any other
-        os.replace(tmp, path)
-    except OSError as e:
+        os.replace(tmp, target)
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        raise FileError(f"cannot write {path}: {e.strerror or e}") from None
+        if isinstance(e, OSError):
+            raise FileError(f"cannot write {shown}: {e.strerror or e}") from None
+        raise
+
+
+def _write_stream(path, shown: str, data) -> None:
+    """write_atomic into a FIFO or character device: DATA complete first
+    (a callable writes a private temporary file), then written in one go."""
+    try:
+        if callable(data):
+            with tempfile.TemporaryDirectory(prefix="wasmc-") as d:
+                tmp = os.path.join(d, "out")
+                data(tmp)
+                with open(tmp, "rb") as f:
+                    data = f.read()
+        fd = os.open(path, os.O_WRONLY | os.O_NOCTTY | os.O_CLOEXEC)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise FileError(f"cannot write {shown}: {e.strerror or e}") from None
 
 
 def _need(cond: bool, what: str):

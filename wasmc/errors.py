@@ -5,8 +5,9 @@ prints ``wasmc: <label>: <message>`` on one line and exits with the class's
 ``exit_code``.  The codes are documented in README.md and docs/cli.md and are
 part of the interface: scripts depend on them, so never renumber.
 
-    0    success (or the guest's own proc_exit code under ``wasmc exec``)
-    1    internal error (a bug in wasmc; the message says so)
+    0    success (or the guest's own proc_exit code, 0..125, under ``wasmc exec``)
+    1    internal error (a bug in wasmc; the message says so), or a guest's
+         proc_exit status outside 0..125
     2    usage error (bad command-line arguments)
     3    malformed module (the binary cannot be decoded)
     4    invalid module (decodes but does not validate)
@@ -14,12 +15,20 @@ part of the interface: scripts depend on them, so never renumber.
     6    link error (imports cannot be satisfied)
     7    bad artifact (.wasmu corrupt, truncated, or built for another ABI)
     8    no slice in the artifact fits this machine
-    9    I/O error (missing or unreadable file, cannot write output)
+    9    I/O error (missing, unreadable, non-regular or too large input;
+         cannot write the output or the standard output)
     10   compile error (LLVM or the linker failed on valid input)
     134  the guest trapped (same value as wasmtime: 128 + SIGABRT)
+
+It also holds read_input/check_input: every way reading an input file can
+go wrong (a device, a FIFO, a directory, too large, unreadable) as one
+FileError.
 """
 
 from __future__ import annotations
+
+import os
+import stat
 
 
 class WasmcError(Exception):
@@ -147,3 +156,76 @@ def format_backtrace(frames: list, limit: int = 8) -> str:
     if len(runs) > limit:
         parts.append("...")
     return " <- ".join(parts)
+
+
+# ---------------------------------------------------------------------------
+# Reading input files
+# ---------------------------------------------------------------------------
+
+#: The largest .wasm (or spec-test script) wasmc reads: 1 GiB, the module
+#: size limit WebAssembly engines agree on (wasmparser's
+#: MAX_WASM_MODULE_SIZE, V8's kV8MaxWasmModuleSize).
+MAX_WASM_SIZE = 1 << 30
+#: The largest artifact: room for a .wasm of that size embedded and its
+#: slices of native code.
+MAX_ARTIFACT_SIZE = 4 << 30
+
+
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular one is, for messages ("a FIFO", ...)."""
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISLNK, "a symbolic link")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _open_input(path, limit: int) -> tuple[int, int]:
+    """(descriptor, size) of the regular file PATH, at most LIMIT bytes long.
+    Opened without blocking (a FIFO with no writer), and never as a terminal."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as e:
+        raise FileError(f"cannot read {os.fsdecode(path)}: {e.strerror or e}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise FileError(f"cannot read {os.fsdecode(path)}: it is {file_kind(st.st_mode)}, not a regular file")
+        if st.st_size > limit:
+            raise FileError(f"cannot read {os.fsdecode(path)}: {st.st_size} bytes, more than the limit of "
+                            f"{limit >> 30} GiB")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st.st_size
+
+
+def check_input(path, limit: int) -> None:
+    """Raise FileError unless PATH is a readable regular file of at most LIMIT bytes."""
+    os.close(_open_input(path, limit)[0])
+
+
+def read_input(path, limit: int, count: int | None = None) -> bytes:
+    """The contents of the regular file PATH (its first COUNT bytes if
+    given); FileError if it is anything else (a device, a FIFO, a
+    directory), larger than LIMIT bytes (also if it grows while being
+    read), or unreadable."""
+    fd, size = _open_input(path, limit)
+    try:
+        chunks = []
+        total = 0
+        while count is None or total < count:
+            want = min(max(size, 1 << 16), limit + 1 - total)
+            b = os.read(fd, want if count is None else min(want, count - total))
+            if not b:
+                break
+            chunks.append(b)
+            total += len(b)
+            if total > limit:
+                raise FileError(f"cannot read {os.fsdecode(path)}: more than the limit of {limit >> 30} GiB")
+        return b"".join(chunks)
+    except OSError as e:
+        raise FileError(f"cannot read {os.fsdecode(path)}: {e.strerror or e}") from None
+    finally:
+        os.close(fd)

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "runner.h"
@@ -40,9 +41,15 @@ void rn_module_init(rn_module *m, wasmc_image *image) {
 }
 
 int rn_load(rn_module *m, const char *path, uint64_t offset, uint64_t size) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         rn_fail("I/O error", "cannot open %s: %s", path, strerror(errno));
+        return RN_EXIT_IO;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        rn_fail("I/O error", "cannot read %s: not a regular file", path);
         return RN_EXIT_IO;
     }
     wasmc_error err;

@@ -17,6 +17,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -119,8 +120,9 @@ static int parse_args(int argc, char **argv, options *o) {
         case 6: {
             char *end;
             double t = strtod(val, &end);
-            if (end == val || *end || !(t > 0) || !isfinite(t) || t > 1e9)
-                return usage("--timeout expects a number of seconds greater than 0, got '%s'", val);
+            if (end == val || *end || !(t > 0) || !isfinite(t) || t > RN_MAX_TIMEOUT)
+                return usage("--timeout expects a number of seconds greater than 0 and at most 1e9, got '%s'",
+                             val);
             o->timeout = t;
             break;
         }
@@ -214,6 +216,19 @@ static int listen_on(const char *addr, int *out) {
     return 0;
 }
 
+/* --- the guest's exit status ------------------------------------------------------ */
+
+/* The process status for the guest's proc_exit: 0..125 as they are; any
+ * other value (as unsigned) is an error, as in wasmtime, because a shell
+ * gives 126 and up other meanings (not executable, not found, killed by a
+ * signal; 134 is a trap) and the OS would keep only the low 8 bits. */
+static int exit_status(const wasmc_wasi *wasi) {
+    uint32_t s = (uint32_t)wasmc_wasi_exit_code(wasi);
+    if (s <= 125) return (int)s;
+    rn_fail("error", "the guest exited with status %u: a WASI exit status must be in 0..125", s);
+    return RN_EXIT_INTERNAL;
+}
+
 /* --- linking ---------------------------------------------------------------------- */
 
 static int needs_wasi(const rn_module *m) {
@@ -268,7 +283,7 @@ static wasmc_instance *instantiate(wasmc_store *st, const rn_module *m, wasmc_wa
     free(imports);
     if (!inst) {
         if (err.kind == WASMC_ERR_TRAP && err.trap == WASMC_TRAP_EXIT && wasi) {
-            *rc = wasmc_wasi_exit_code(wasi);
+            *rc = exit_status(wasi);
             return NULL;
         }
         *rc = rn_report(&err, NULL, timeout);
@@ -278,6 +293,9 @@ static wasmc_instance *instantiate(wasmc_store *st, const rn_module *m, wasmc_wa
 
 /* Set when the guest called proc_exit: the status is then the process's. */
 static int guest_exited;
+/* Set when the runner started with its standard output closed: writes there
+ * are dropped silently, as `wasmc exec` does. */
+static int stdout_closed;
 
 /* Call export INDEX of INST (a function) with VALUES; 0 or an exit code. */
 static int call_export(wasmc_store *st, const rn_module *m, wasmc_instance *inst, uint32_t index, wasmc_val *values,
@@ -288,7 +306,7 @@ static int call_export(wasmc_store *st, const rn_module *m, wasmc_instance *inst
     if (wasmc_call(st, ext.ptr, values, &err) == 0) return 0;
     if (err.kind == WASMC_ERR_TRAP && err.trap == WASMC_TRAP_EXIT && wasi) {
         guest_exited = 1;
-        return wasmc_wasi_exit_code(wasi);
+        return exit_status(wasi);
     }
     return rn_report(&err, NULL, timeout);
 }
@@ -447,12 +465,17 @@ static int run(int argc, char **argv) {
             }
         }
         if ((rc = call_export(st, &m, inst, (uint32_t)e, vals, wasi, o.timeout)) || guest_exited) return rc;
+        int werr = 0; /* the first write error (a full disk, a pipe nobody reads) */
         for (uint32_t i = 0; i < td->nresults; i++) {
             char buf[128];
             rn_format_value(vt[td->nparams + i], &vals[i], buf, sizeof buf);
-            printf("%s\n", buf);
+            if (printf("%s\n", buf) < 0 && !werr) werr = errno;
         }
-        fflush(stdout);
+        if (fflush(stdout) != 0 && !werr) werr = errno;
+        if (werr && !stdout_closed) {
+            rn_fail("I/O error", "cannot write the standard output: %s", strerror(werr));
+            return RN_EXIT_IO;
+        }
         return 0;
     }
     int64_t start = rn_find_export(&m, "_start", 6);
@@ -467,7 +490,30 @@ static int run(int argc, char **argv) {
     return call_export(st, &m, inst, (uint32_t)start, none, wasi, o.timeout);
 }
 
+/* Fill each closed standard descriptor with an O_PATH placeholder (on
+ * /dev/null), which can neither read nor write: nothing the runner or the
+ * guest opens later can then take the number 0, 1 or 2, where output meant
+ * for the terminal would land in it.  WASI treats an O_PATH descriptor as a
+ * closed slot, so the guest sees the stream closed (badf), as the user asked.
+ * wasmc does the same before it starts a runner under qemu-user, so an
+ * O_PATH descriptor found here counts as closed too. */
+static void hold_stdio(void) {
+    for (int fd = 0; fd < 3; fd++) {
+        int fl = fcntl(fd, F_GETFL);
+        if (fl >= 0 && !(fl & O_PATH)) continue;
+        if (fd == 1) stdout_closed = 1;
+        if (fl >= 0) continue;
+        int ph = open("/dev/null", O_PATH);
+        if (ph < 0) ph = open("/", O_PATH);
+        if (ph >= 0 && ph != fd) {
+            dup2(ph, fd);
+            close(ph);
+        }
+    }
+}
+
 int main(int argc, char **argv) {
+    hold_stdio();
     if (argc == 2 && strcmp(argv[1], "--serve") == 0) return rn_serve();
     if (argc == 2 && strcmp(argv[1], "--hwcap") == 0) {
         /* What this CPU (or the one qemu-user emulates) offers: wasmc picks

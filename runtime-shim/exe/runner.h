@@ -35,6 +35,9 @@ enum {
     RN_EXIT_TRAP = 134,
 };
 
+/* The largest --timeout (seconds, about 31 years): wasmc's limit too. */
+#define RN_MAX_TIMEOUT 1e9
+
 /* A loaded image and the descriptor views the runner uses. */
 typedef struct rn_module {
     wasmc_image *image;

@@ -45,7 +45,13 @@ typedef struct wasmc_wasi_config {
     const char *const *envp;     /* "KEY=VALUE" strings: the guest's whole environment */
     int npreopens;
     const wasmc_wasi_preopen *preopens; /* become fds 3+nsockets, ... in this order */
-    int stdin_fd, stdout_fd, stderr_fd; /* host fds for guest fds 0/1/2 (dup'ed); -1 = closed */
+    int stdin_fd, stdout_fd, stderr_fd; /* host fds for guest fds 0/1/2 (dup'ed to numbers >= 3);
+                                           -1 = closed for the guest (its fd_* calls get badf), and
+                                           so is a descriptor opened with O_PATH.  A descriptor that
+                                           is not open at all is an error.  An embedder whose own
+                                           0/1/2 may be closed should fill them with O_PATH
+                                           placeholders first (wasmc and the runner do), so that no
+                                           file the guest opens later lands on a stdio number. */
     int nsockets;
     const int *sockets; /* host sockets (e.g. listening TCP sockets, dup'ed) that become
                            fds 3, 4, ... before the preopened directories, as wasmtime's

@@ -15,7 +15,15 @@ import module name ``wasi_snapshot_preview1``:
         status = e.code
 
 Standard streams default to the host process's own (inherited); pass file
-objects (with a real file descriptor) or paths to redirect them.
+objects (with a real file descriptor) or paths to redirect them.  A host
+stream that is closed (or was closed when Python started: ``sys.__stdout__``
+is None, so its number may hold some other file by now) is closed for the
+guest too: its reads and writes fail with ``badf``.
+
+Arguments, environment strings and paths are bytes to WASI: ``bytes`` pass
+unchanged, and ``str`` are encoded with :func:`os.fsencode`, so the
+surrogate-escaped strings Python makes of non-UTF-8 command-line arguments
+and file names give the original bytes back.
 """
 
 from __future__ import annotations
@@ -73,8 +81,14 @@ class WasiConfig:
     sockets: list = field(default_factory=list)
 
 
-def _b(s) -> bytes:
-    return s if isinstance(s, bytes) else os.fsencode(s) if not isinstance(s, str) else s.encode("utf-8")
+def _b(s, what: str) -> bytes:
+    b = os.fsencode(s)
+    if b"\0" in b:
+        raise WasmcError(f"{what} {b!r} contains a NUL byte")
+    return b
+
+
+_STD_STREAMS = ("__stdin__", "__stdout__", "__stderr__")
 
 
 class Wasi:
@@ -86,18 +100,20 @@ class Wasi:
             raise WasmcError("this wasmc runtime was built without WASI")
         self._lib = lib
         self._opened = []
-        argv = [_b(a) for a in cfg.argv]
-        envp = [_b(f"{k}={v}") for k, v in cfg.env.items()]
-        for k in cfg.env:
-            if "=" in k or not k:
+        argv = [_b(a, "argument") for a in cfg.argv]
+        envp = []
+        for k, v in cfg.env.items():
+            kb = _b(k, "environment variable name")
+            if b"=" in kb or not kb:
                 raise WasmcError(f"invalid environment variable name {k!r}")
+            envp.append(kb + b"=" + _b(v, "environment variable value"))
         for host, guest in cfg.preopens:
             if not os.path.isdir(host):
                 raise FileError(f"preopen {host}: not a directory")
         pre = (_Preopen * max(len(cfg.preopens), 1))()
         for i, (host, guest) in enumerate(cfg.preopens):
-            pre[i].host_path = _b(host)
-            pre[i].guest_path = _b(guest)
+            pre[i].host_path = _b(host, "preopen")
+            pre[i].guest_path = _b(guest, "preopen name")
         c = _Config()
         c.argc = len(argv)
         c.argv = (c_char_p * max(len(argv), 1))(*argv)
@@ -122,6 +138,15 @@ class Wasi:
 
     def _fd(self, spec, default: int, flags: int) -> int:
         if spec is None:
+            # The host's own stream, unless it is closed: then the guest's is too.
+            import sys
+
+            if getattr(sys, _STD_STREAMS[default], None) is None:
+                return -1
+            try:
+                os.fstat(default)
+            except OSError:
+                return -1
             return default
         if isinstance(spec, int):
             return spec

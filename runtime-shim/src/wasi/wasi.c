@@ -520,10 +520,26 @@ WASI_EXPORT wasmc_wasi *wasmc_wasi_new(const wasmc_wasi_config *config, char *er
     }
     ctx->use_openat2 = detect_openat2();
 
-    const int stdio[3] = {config->stdin_fd, config->stdout_fd, config->stderr_fd};
+    /* Stdio.  Every descriptor is checked before any is duplicated, and the
+     * duplicates are numbered from 3 up: were a host stdio slot closed, a
+     * duplicate of another stream would otherwise take its number (the dup
+     * of 0 becoming 1), and the next slot would pick up the wrong stream.
+     * A descriptor opened with O_PATH can neither read nor write: it is
+     * what wasmc and the runner leave in a slot that was closed (so nothing
+     * else can be opened there), and the guest sees that slot closed. */
+    int stdio[3] = {config->stdin_fd, config->stdout_fd, config->stderr_fd};
     for (uint32_t i = 0; i < 3; i++) {
         if (stdio[i] < 0) continue;
-        int host = fcntl(stdio[i], F_DUPFD_CLOEXEC, 0);
+        int fl = fcntl(stdio[i], F_GETFL);
+        if (fl < 0) {
+            set_err(err, errlen, "stdio descriptor %s is not open", i == 0 ? "0" : i == 1 ? "1" : "2", errno);
+            goto fail;
+        }
+        if (fl & O_PATH) stdio[i] = -1;
+    }
+    for (uint32_t i = 0; i < 3; i++) {
+        if (stdio[i] < 0) continue; /* closed: fd_* on it are badf */
+        int host = fcntl(stdio[i], F_DUPFD_CLOEXEC, 3);
         if (host < 0) {
             set_err(err, errlen, "cannot duplicate stdio descriptor %s",
                     i == 0 ? "0" : i == 1 ? "1" : "2", errno);
@@ -542,7 +558,7 @@ WASI_EXPORT wasmc_wasi *wasmc_wasi_new(const wasmc_wasi_config *config, char *er
 
     /* Preopened sockets take 3, 4, ...; the directories follow them. */
     for (int i = 0; i < config->nsockets; i++) {
-        int host = fcntl(config->sockets[i], F_DUPFD_CLOEXEC, 0);
+        int host = fcntl(config->sockets[i], F_DUPFD_CLOEXEC, 3);
         if (host < 0) {
             set_err(err, errlen, "cannot duplicate preopened socket", NULL, errno);
             goto fail;
@@ -584,6 +600,11 @@ WASI_EXPORT wasmc_wasi *wasmc_wasi_new(const wasmc_wasi_config *config, char *er
             goto fail;
         }
         int host = open(p->host_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (host >= 0 && host < 3) { /* never a stdio number, even one the host left closed */
+            int up = fcntl(host, F_DUPFD_CLOEXEC, 3);
+            close(host);
+            host = up;
+        }
         struct stat st;
         if (host < 0 || fstat(host, &st) != 0) {
             set_err(err, errlen, "cannot open preopened directory %s", p->host_path, errno);
