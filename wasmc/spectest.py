@@ -16,7 +16,19 @@ Each command ends as one of:
              build time), or a later command depends on such a module, or the
              command is about the text format or custom sections
 
-The summary line is ``N passed, M failed, K skipped``.
+The summary line is ``N passed, M failed, K skipped``.  Skip reasons are a
+small fixed vocabulary (``needs gc``, ``unsupported: tail_call``,
+``text-format module``, ...: :data:`SKIP_REASONS`), so that the test suite
+can pin which reasons may occur and how often (tests/spec/skips.py).
+
+A file that is not a spec-test script (not JSON, no list of ``commands``,
+a command without the keys its type needs, a module file that is missing)
+fails: the script or that command is reported as failed, never as an
+internal error.
+
+A trap assertion passes only if the trap has exactly the kind its text
+names: :data:`SPEC_TRAPS` maps each text the spec suite uses to one
+wasmc trap (``wasmc.abi.TRAPS``).
 
 Where the code runs: modules are compiled for the target's baseline tier
 (this machine's architecture by default).  For this machine, instances live
@@ -30,11 +42,13 @@ is decided here, once, for both.
 from __future__ import annotations
 
 import json
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import LinkError, MalformedError, Trap, UnsupportedError, ValidationError, WasmcError
+from .errors import (MAX_WASM_SIZE, FileError, LinkError, MalformedError, Trap, UnsupportedError, ValidationError,
+                     WasmcError, read_input)
 
 M32, M64 = (1 << 32) - 1, (1 << 64) - 1
 
@@ -64,6 +78,70 @@ class Result:
 
 class _Skip(Exception):
     pass
+
+
+#: Every skip reason the runner gives, as a pattern (the vocabulary
+#: tests/spec/skips.py pins).  FEATURE is a Wasm proposal's name as the
+#: spec scripts and UnsupportedError spell it (gc, exceptions, tail_call...).
+SKIP_REASONS = (
+    "needs FEATURE[, FEATURE...]",          # the module declares features wasmc does not run
+    "unsupported: FEATURE",                  # UnsupportedError at build time, by the feature it names
+    "unsupported: constant expression",      # an instruction not lowered in a constant expression
+    "text-format module",                    # no binary (the text format is not wasmc's business)
+    "its module was skipped",                # the command needs a module that was skipped
+    "imports from a skipped module",
+    "unknown module",
+    "command TYPE",                          # a command type the runner does not run
+    "exceptions",                            # assert_exception
+    "TYPE arguments", "argument type TYPE", "TYPE results", "result type TYPE",
+)
+
+_FEATURE = re.compile(r"\(feature: ([^)]+)\)")
+
+
+def _unsupported_reason(e: UnsupportedError) -> str:
+    m = _FEATURE.search(str(e))
+    if m:
+        return f"unsupported: {m.group(1)}"
+    if "constant expression" in str(e):
+        return "unsupported: constant expression"
+    return f"unsupported: {e}"
+
+
+#: The trap each spec-suite trap text means: exactly one wasmc trap kind
+#: (wasmc.abi.TRAPS names).  A text missing here fails its command.
+SPEC_TRAPS = {
+    "unreachable": "UNREACHABLE",
+    "out of bounds memory access": "MEMORY_OOB",
+    "out of bounds table access": "TABLE_OOB",
+    "indirect call type mismatch": "INDIRECT_TYPE",
+    "uninitialized element": "UNINITIALIZED",
+    "uninitialized element 2": "UNINITIALIZED",  # one call_indirect.wast case numbers it
+    "undefined element": "UNDEFINED",
+    "integer divide by zero": "DIV_ZERO",
+    "integer overflow": "INT_OVERFLOW",
+    "invalid conversion to integer": "BAD_CONVERSION",
+    "call stack exhausted": "STACK_EXHAUSTED",
+    "null reference": "NULL_REFERENCE",
+    "null function reference": "NULL_FUNCTION",
+    "cast failure": "CAST_FAILURE",
+    "out of bounds array access": "ARRAY_OOB",
+    "null structure reference": "NULL_STRUCT",
+    "null array reference": "NULL_ARRAY",
+    "null i31 reference": "NULL_I31",
+}
+
+
+def expected_trap_kind(text: str) -> str | None:
+    """The Trap.kind a spec trap TEXT requires (None for an unknown text)."""
+    from . import abi
+
+    name = SPEC_TRAPS.get(text)
+    return abi.TRAP_BY_NAME[name].message if name else None
+
+
+class _BadCommand(Exception):
+    """A command (or script) that is not what a spec-test script holds."""
 
 
 class HostRef:
@@ -266,8 +344,10 @@ class ScriptRunner:
         self.result.passed += 1
 
     def _fail(self, cmd, why: str):
+        if not isinstance(cmd, dict):
+            cmd = {}
         self.result.failed += 1
-        self.result.failures.append(f"{self.path}:{cmd.get('line', '?')}: {cmd['type']}: {why}")
+        self.result.failures.append(f"{self.path}:{cmd.get('line', '?')}: {cmd.get('type', 'command')}: {why}")
 
     def _skip(self, reason: str):
         self.result.skipped += 1
@@ -282,8 +362,8 @@ class ScriptRunner:
     def _module_file(self, cmd) -> Path | None:
         if cmd.get("module_type") == "text":
             fn = cmd.get("binary_filename")
-            return self.dir / fn if fn else None
-        return self.dir / cmd["filename"]
+            return self.dir / _str(fn, "binary_filename") if fn else None
+        return self.dir / _str(cmd.get("filename"), "filename")
 
     def _features_ok(self, cmd) -> bool:
         return set(cmd.get("features") or ()) <= RUNNABLE_FEATURES
@@ -398,12 +478,8 @@ class ScriptRunner:
     # --- commands ------------------------------------------------------------------
     def run(self) -> Result:
         try:
-            script = json.loads(self.path.read_text())
-        except (OSError, ValueError) as e:
-            self._fail({"type": "script", "line": 0}, f"cannot read: {e}")
-            return self.result
-        try:
-            for cmd in script["commands"]:
+            commands = self._read_script()
+            for cmd in commands or ():
                 try:
                     self._command(cmd)
                 except _Skip as s:
@@ -412,11 +488,37 @@ class ScriptRunner:
                     self._fail(cmd, f"unexpected trap: {e}")
                 except WasmcError as e:
                     self._fail(cmd, f"{type(e).__name__}: {e}")
+                except _BadCommand as e:
+                    self._fail(cmd, f"malformed command: {e}")
+                except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as e:
+                    # A value of the wrong type or a missing key deep inside (an
+                    # argument "value" that is a list, say): still this command's fault.
+                    what = f"no {e.args[0]!r}" if isinstance(e, KeyError) else f"{type(e).__name__}: {e}"
+                    self._fail(cmd, f"malformed command: {what}")
         finally:
             self.backend.close()
         return self.result
 
+    def _read_script(self) -> list | None:
+        """The script's commands, or None (reported as a failure)."""
+        where = {"type": "script", "line": 0}
+        try:
+            script = json.loads(read_input(self.path, MAX_WASM_SIZE))
+        except FileError as e:
+            self._fail(where, str(e))
+            return None
+        except (ValueError, RecursionError) as e:
+            self._fail(where, f"not a spec-test script: not JSON ({type(e).__name__}: {e})")
+            return None
+        commands = script.get("commands") if isinstance(script, dict) else None
+        if not isinstance(commands, list):
+            self._fail(where, "not a spec-test script: no list of \"commands\"")
+            return None
+        return commands
+
     def _command(self, cmd):
+        if not isinstance(cmd, dict) or not isinstance(cmd.get("type"), str):
+            raise _BadCommand("a command must be an object with a \"type\"")
         t = cmd["type"]
         h = getattr(self, "_cmd_" + t, None)
         if h is None:
@@ -430,10 +532,11 @@ class ScriptRunner:
         f = self._module_file(cmd)
         if f is None:
             raise _Skip("text-format module")
+        data = read_input(f, MAX_WASM_SIZE)
         try:
-            return self._compile(f.read_bytes())
+            return self._compile(data)
         except UnsupportedError as e:
-            raise _Skip(f"unsupported: {e}") from None
+            raise _Skip(_unsupported_reason(e)) from None
 
     def _cmd_module(self, cmd):
         name = cmd.get("name")
@@ -498,11 +601,14 @@ class ScriptRunner:
         self._pass()
 
     def _expect_trap(self, cmd, fn, text: str):
+        want = expected_trap_kind(text)
+        if want is None:
+            raise _BadCommand(f"unknown trap text {text!r} (wasmc.spectest.SPEC_TRAPS maps each to a trap kind)")
         try:
             fn()
         except Trap as e:
-            if text and not (e.kind.startswith(text) or text.startswith(e.kind)) and not _trap_alias(text, e.kind):
-                self._fail(cmd, f"trapped with {e.kind!r}, expected {text!r}")
+            if e.kind != want:
+                self._fail(cmd, f"trapped with {e.kind!r}, expected {text!r} ({want!r})")
                 return
             self._pass()
             return
@@ -534,7 +640,7 @@ class ScriptRunner:
         f = self._module_file(cmd)
         if f is None or cmd.get("module_type") == "text" and cmd["type"] == "assert_malformed":
             raise _Skip("text-format module")
-        validate_module(decode_module(f.read_bytes()))
+        validate_module(decode_module(read_input(f, MAX_WASM_SIZE)))
 
     def _cmd_assert_invalid(self, cmd):
         try:
@@ -562,12 +668,10 @@ class ScriptRunner:
         raise _Skip("exceptions")
 
 
-def _trap_alias(expected: str, got: str) -> bool:
-    # The reference interpreter words a few traps differently per context.
-    aliases = {("undefined element", "out of bounds table access"),
-               ("out of bounds table access", "undefined element"),
-               ("uninitialized element 2", "uninitialized element")}
-    return (expected, got) in aliases
+def _str(v, key: str) -> str:
+    if not isinstance(v, str) or not v:
+        raise _BadCommand(f"{key!r} must be a file name")
+    return v
 
 
 def _check_float(t: str, val: str, got: int) -> str | None:

@@ -14,7 +14,10 @@ bit-exactly.  The slices:
 
 Runner processes are kept per test worker and architecture and serve many
 files in a row (wasmc/runtime/remote.py).  Commands needing Wasm 3.0
-features this wasmc does not run yet are skipped and counted.
+features this wasmc does not run yet are skipped and counted: every skip
+reason must be allowed by spec_skips.py, and each file's skips (per reason) must
+equal its row of skip_counts.json on every slice (``WASMC_BLESS=1``
+rewrites the table from the x86_64-O0 slice).
 
 The failures of a file must equal its entries in
 expected_failures.EXECUTION_FAILURES exactly (a reason each), so a fix is
@@ -26,6 +29,7 @@ Run as a script for the totals:  .venv/bin/python tests/spec/test_execution.py
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -40,6 +44,8 @@ for _p in (_REPO, _HERE.parent):
 from conftest import SHARED, shared_dir  # noqa: E402
 
 from wasmc.spectest import ScriptRunner  # noqa: E402
+
+import spec_skips as skip_rules  # noqa: E402  (tests/spec/spec_skips.py)
 
 SPEC = SHARED / "spec"
 #: (id, target, optimisation level, in a runner process)
@@ -70,6 +76,7 @@ def _expected() -> dict:
 
 
 EXECUTION_FAILURES = _expected()
+SKIP_COUNTS = skip_rules.load()
 
 
 def _files() -> list[str]:
@@ -78,6 +85,7 @@ def _files() -> list[str]:
     return sorted(str(p.relative_to(SPEC)) for p in SPEC.rglob("*.json") if p.name != "index.json")
 
 
+@pytest.mark.timeout(300)  # a large file under qemu takes about 30 s
 @pytest.mark.parametrize("slice_", SLICES, ids=[s[0] for s in SLICES])
 @pytest.mark.parametrize("rel", _files())
 def test_spec_file(rel: str, slice_):
@@ -101,6 +109,10 @@ def test_spec_file(rel: str, slice_):
     if fixed:
         msg.append("expected failures that now pass (remove them from expected_failures.py):\n  "
                    + "\n  ".join(fixed))
+    if os.environ.get("WASMC_BLESS") and slice_[0] == SLICES[0][0]:
+        skip_rules.bless(rel, result.skips)
+    else:
+        msg += skip_rules.problems(rel, result.skips, SKIP_COUNTS)
     assert not msg, "\n".join(msg)
 
 
