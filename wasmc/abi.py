@@ -20,6 +20,11 @@ Contents
   module to the shim with image-relative offsets only.
 * ``ABI_VERSION``: a hash of everything above, stamped into every image and
   checked by the shim; it changes exactly when the ABI does.
+* ``HOST_STRUCTS``: the records of the shim's C API (``wasmc_error``,
+  ``wasmc_extern``, ``wasmc_global``, ``wasmc_extern_type``).  Compiled code
+  never sees them, so they are rendered after the hashed part and do not
+  change ``ABI_VERSION``; the ctypes mirrors in ``runtime/shim.py`` are
+  generated from them (and from the runtime records above).
 
 Pointers are 8 bytes on every supported target (x86-64, aarch64, riscv64
 LP64), so every offset here is target independent.  Alignment is always
@@ -67,13 +72,16 @@ NO_MAX = 0xFFFFFFFFFFFFFFFF  # "no maximum" in u64 limit fields
 # C spelling of the field types used below.
 _CTYPES = {
     "u8": ("uint8_t", 1), "u32": ("uint32_t", 4), "i32": ("int32_t", 4), "u64": ("uint64_t", 8),
-    "i64": ("int64_t", 8), "ptr": ("void *", 8), "uptr": ("uintptr_t", 8),
+    "i64": ("int64_t", 8), "ptr": ("void *", 8), "uptr": ("uintptr_t", 8), "char": ("char", 1),
 }
+#: Aggregates a field may hold by value: C name -> (size, alignment).  A
+#: field type may also be an array, ``"<type>[N]"`` (only in HOST_STRUCTS).
+_AGGREGATES = {"wasmc_val": (16, 8), "wasmc_frame": (16, 8)}
 
 
 class Field(NamedTuple):
     name: str
-    type: str  # a key of _CTYPES, or "struct <name> *" for typed pointers
+    type: str  # a key of _CTYPES, "struct <name> *" for typed pointers, an _AGGREGATES name, "<type>[N]"
     doc: str
 
 
@@ -87,10 +95,10 @@ class Struct(NamedTuple):
     def layout(self) -> list[tuple[Field, int]]:
         out, off = [], 0
         for f in self.fields:
-            size = _size(f.type)
-            off = (off + size - 1) // size * size
+            align = _align(f.type)
+            off = (off + align - 1) // align * align
             out.append((f, off))
-            off += size
+            off += _size(f.type)
         return out
 
     @property
@@ -100,7 +108,7 @@ class Struct(NamedTuple):
             return 0
         f, off = lay[-1]
         end = off + _size(f.type)
-        align = max(_size(f.type) for f, _ in lay)
+        align = max(_align(f.type) for f, _ in lay)
         return (end + align - 1) // align * align
 
     def offset(self, name: str) -> int:
@@ -126,16 +134,47 @@ class Struct(NamedTuple):
         return [f.name for f in self.fields]
 
 
+def array_type(t: str) -> tuple[str, int] | None:
+    """(element type, count) of an array field type ``"<type>[N]"``, else None."""
+    if t.endswith("]"):
+        elem, _, n = t[:-1].rpartition("[")
+        return elem, int(n)
+    return None
+
+
 def _size(t: str) -> int:
+    arr = array_type(t)
+    if arr:
+        return _size(arr[0]) * arr[1]
     if t in _CTYPES:
         return _CTYPES[t][1]
+    if t in _AGGREGATES:
+        return _AGGREGATES[t][0]
     if t.endswith("*"):
         return PTR
     raise ValueError(t)
 
 
+def _align(t: str) -> int:
+    """A field's alignment: its element's for arrays, else its own size (at most 8)."""
+    arr = array_type(t)
+    if arr:
+        return _align(arr[0])
+    if t in _AGGREGATES:
+        return _AGGREGATES[t][1]
+    return min(_size(t), 8)
+
+
 def _ctype(t: str) -> str:
     return _CTYPES[t][0] if t in _CTYPES else t
+
+
+def _c_field(f: Field) -> str:
+    """The C declaration of field F (arrays put their bound after the name)."""
+    arr = array_type(f.type)
+    if arr:
+        return f"{_ctype(arr[0])} {f.name}[{arr[1]}]"
+    return f"{_ctype(f.type)} {f.name}"
 
 
 # ---------------------------------------------------------------------------
@@ -220,6 +259,18 @@ VALTYPE_FUNCREF, VALTYPE_EXTERNREF, VALTYPE_ANYREF, VALTYPE_EXNREF = 0x70, 0x6F,
 VALTYPES = {"i32": VALTYPE_I32, "i64": VALTYPE_I64, "f32": VALTYPE_F32, "f64": VALTYPE_F64,
             "v128": VALTYPE_V128, "funcref": VALTYPE_FUNCREF, "externref": VALTYPE_EXTERNREF,
             "anyref": VALTYPE_ANYREF, "exnref": VALTYPE_EXNREF}
+
+
+def heap_type_code(heap) -> int:
+    """The descriptor's code of a reference to HEAP (a heap type name, or a
+    type index for typed function references): the hierarchy it belongs to."""
+    if heap in ("func", "nofunc") or isinstance(heap, int):
+        return VALTYPE_FUNCREF
+    if heap in ("extern", "noextern"):
+        return VALTYPE_EXTERNREF
+    if heap in ("exn", "noexn"):
+        return VALTYPE_EXNREF
+    return VALTYPE_ANYREF
 
 
 class VMOffsets:
@@ -485,6 +536,94 @@ DESCRIPTOR_STRUCTS = (IMAGE_HEADER, TYPE_DESC, IMPORT_DESC, FUNC_DESC, TABLE_DES
                       GLOBAL_DESC, EXPORT_DESC, ELEM_DESC, DATA_DESC)
 RUNTIME_STRUCTS = (LIMITS, MEMORY, TABLE, FUNCREF, HOSTFUNC, VMCTX)
 
+# ---------------------------------------------------------------------------
+# The shim's C API records (wasmc_rt.h's calls take and fill them).  Compiled
+# code never sees these, so they are not part of ABI_VERSION: an artifact
+# stays valid when they change.  The Python runtime's ctypes mirrors
+# (runtime/shim.py) are generated from these descriptions, and the header's
+# _Static_asserts hold the C compiler to the same offsets.
+# ---------------------------------------------------------------------------
+
+MAX_FRAMES = 32  # Wasm frames kept in a trap's backtrace
+
+#: wasmc_error.kind values: (C name, value, meaning).
+ERROR_KINDS = (
+    ("WASMC_OK", 0, "no error"),
+    ("WASMC_ERR_ARTIFACT", 1, "the image is malformed or for another ABI"),
+    ("WASMC_ERR_LINK", 2, "an import does not match"),
+    ("WASMC_ERR_TRAP", 3, "guest code trapped (trap holds the code)"),
+    ("WASMC_ERR_RESOURCE", 4, "out of memory / address space"),
+    ("WASMC_ERR_USAGE", 5, "API misuse (e.g. a store entered from two threads)"),
+)
+
+
+def _aggregate(s: Struct) -> Struct:
+    """Let other structs hold S by value."""
+    _AGGREGATES[s.name] = (s.size, max(_align(f.type) for f in s.fields))
+    return s
+
+
+FRAME = _aggregate(Struct("wasmc_frame", "One Wasm frame of a trap's backtrace.", (
+    Field("image", "const struct wasmc_image *", "the image the function belongs to"),
+    Field("func", "u32", "function index (in the module's function index space)"),
+    Field("pad", "u32", ""),
+)))
+
+ERROR = Struct("wasmc_error", "What a call that failed reports.", (
+    Field("kind", "i32", "WASMC_ERR_* (WASMC_OK: no error)"),
+    Field("trap", "i32", "WASMC_TRAP_* when kind == WASMC_ERR_TRAP"),
+    Field("nframes", "u32", "frames recorded"),
+    Field("pad", "u32", ""),
+    Field("frames", f"wasmc_frame[{MAX_FRAMES}]", "innermost first"),
+    Field("message", "char[512]", "one line, NUL-terminated"),
+))
+
+EXTERN = Struct("wasmc_extern", "An extern passed as an import or obtained from an export.", (
+    Field("kind", "u32", "EXTERN_*"),
+    Field("pad", "u32", ""),
+    Field("ptr", "ptr", "wasmc_funcref *, wasmc_table *, wasmc_memory * or wasmc_global *"),
+))
+
+GLOBAL = Struct("wasmc_global", "A global.  value points at where the value lives: storage for a "
+                "host-created global, the owning instance's VMContext slot for an exported defined "
+                "global (those records belong to the instance and live as long as its store; "
+                "retain/release do nothing for them).", (
+    Field("value", "wasmc_val *", "the value's slot"),
+    Field("valtype", "u32", "VALTYPE_*"),
+    Field("mutable_", "u32", "1 if mutable"),
+    Field("refcount", "u32", "host-created globals only"),
+    Field("key_len", "u32", ""),
+    Field("key", "char *", "the value type's text (typed references are matched by it)"),
+    Field("owner", "struct wasmc_instance *", "the defining instance, or NULL if host-created"),
+    Field("storage", "wasmc_val", "the value of a host-created global"),
+))
+
+EXTERN_TYPE = Struct("wasmc_extern_type", "One import, export or function type of a loaded image, read from "
+                     "its checked descriptor (wasmc_image_import/_export/_type fill it).  Strings are "
+                     "UTF-8, not NUL-terminated, and live as long as the image.", (
+    Field("kind", "u32", "EXTERN_*"),
+    Field("index", "u32", "index in the kind's index space (wasmc_image_type: the type index)"),
+    Field("module", "const char *", "imports: the module name; NULL otherwise"),
+    Field("name", "const char *", "imports and exports: the name; NULL otherwise"),
+    Field("module_len", "u32", ""),
+    Field("name_len", "u32", ""),
+    Field("type_index", "u32", "functions and tags: their type index; NO_INDEX otherwise"),
+    Field("nparams", "u32", "functions and tags"),
+    Field("valtypes", "const uint8_t *", "functions and tags: nparams + nresults VALTYPE_* codes"),
+    Field("nresults", "u32", "functions and tags"),
+    Field("valtype", "u32", "tables: the element type; globals: the value type (VALTYPE_*)"),
+    Field("type_key", "const char *", "functions and tags: the canonical type key; tables and globals: "
+          "the element or value type's text"),
+    Field("type_key_len", "u32", ""),
+    Field("flags", "u32", "tables: TABLE_FLAG_*; memories: MEMORY_FLAG_*"),
+    Field("mutable_", "u32", "globals: 1 if mutable"),
+    Field("pad", "u32", ""),
+    Field("min", "u64", "tables: elements; memories: pages"),
+    Field("max", "u64", "NO_MAX if none"),
+))
+
+HOST_STRUCTS = (FRAME, ERROR, EXTERN, GLOBAL, EXTERN_TYPE)
+
 _CONSTANTS = (
     ("PTR_SIZE", PTR), ("VAL_SIZE", VAL_SIZE), ("PAGE_SIZE", PAGE_SIZE),
     ("VMCTX_MAGIC", VMCTX_MAGIC), ("IMAGE_MAGIC", IMAGE_MAGIC), ("NO_INDEX", NO_INDEX),
@@ -508,6 +647,45 @@ _CONSTANTS = (
 # The C header, and the ABI version derived from it
 # ---------------------------------------------------------------------------
 
+def _render_struct(w, s: Struct):
+    w(f"/* {s.doc} */")
+    w(f"typedef struct {s.name} {{")
+    for f, off in s.layout():
+        doc = f" /* +{off}: {f.doc} */" if f.doc else f" /* +{off} */"
+        w(f"    {_c_field(f)};{doc}")
+    if s is VMCTX:
+        w("    /* module-specific part (VMOffsets) follows; it starts with: */")
+        w("    struct { void *base; struct wasmc_memory *def; } memories[];")
+    w(f"}} {s.name};")
+    w("")
+
+
+def _render_asserts(w, structs):
+    for s in structs:
+        for f, off in s.layout():
+            w(f"_Static_assert(offsetof({s.name}, {f.name}) == {off}, \"{s.name}.{f.name}\");")
+        w(f"_Static_assert(sizeof({s.name}) == {s.size}, \"sizeof {s.name}\");")
+
+
+def _render_host() -> str:
+    """The C API records (not hashed into ABI_VERSION)."""
+    out = []
+    w = out.append
+    w("/* --- The shim's C API records.  Not part of WASMC_ABI_VERSION: compiled code never")
+    w(" * sees them (wasmc/abi.py HOST_STRUCTS; runtime/shim.py mirrors them in ctypes). */")
+    w(f"#define WASMC_MAX_FRAMES {MAX_FRAMES}")
+    w("")
+    w("enum wasmc_error_kind {")
+    for name, value, doc in ERROR_KINDS:
+        w(f"    {name} = {value}, /* {doc} */")
+    w("};")
+    w("")
+    for s in HOST_STRUCTS:
+        _render_struct(w, s)
+    _render_asserts(w, HOST_STRUCTS)
+    return "\n".join(out) + "\n"
+
+
 def _render_body() -> str:
     out = []
     w = out.append
@@ -528,16 +706,7 @@ def _render_body() -> str:
     w("} wasmc_val;")
     w("")
     for s in RUNTIME_STRUCTS + DESCRIPTOR_STRUCTS:
-        w(f"/* {s.doc} */")
-        w(f"typedef struct {s.name} {{")
-        for f, off in s.layout():
-            doc = f" /* +{off}: {f.doc} */" if f.doc else f" /* +{off} */"
-            w(f"    {_ctype(f.type)} {f.name};{doc}")
-        if s is VMCTX:
-            w("    /* module-specific part (VMOffsets) follows; it starts with: */")
-            w("    struct { void *base; struct wasmc_memory *def; } memories[];")
-        w(f"}} {s.name};")
-        w("")
+        _render_struct(w, s)
     w("/* The builtins table: compiled code calls these through vmctx->builtins. */")
     w("typedef struct wasmc_builtins {")
     for b in BUILTINS:
@@ -547,10 +716,7 @@ def _render_body() -> str:
     w("} wasmc_builtins;")
     w("")
     w("/* Layout checks: the C compiler must agree with wasmc/abi.py. */")
-    for s in RUNTIME_STRUCTS + DESCRIPTOR_STRUCTS:
-        for f, off in s.layout():
-            w(f"_Static_assert(offsetof({s.name}, {f.name}) == {off}, \"{s.name}.{f.name}\");")
-        w(f"_Static_assert(sizeof({s.name}) == {s.size}, \"sizeof {s.name}\");")
+    _render_asserts(w, RUNTIME_STRUCTS + DESCRIPTOR_STRUCTS)
     w(f"_Static_assert(sizeof(wasmc_builtins) == {len(BUILTINS) * PTR}, \"sizeof wasmc_builtins\");")
     w("_Static_assert(sizeof(wasmc_val) == 16, \"sizeof wasmc_val\");")
     return "\n".join(out) + "\n"
@@ -572,7 +738,7 @@ def render_c_header() -> str:
         "#if UINTPTR_MAX != 0xFFFFFFFFFFFFFFFFu\n"
         "#error \"wasmc supports 64-bit targets only (abi.PTR == 8)\"\n#endif\n\n"
         f"#define WASMC_ABI_VERSION {ABI_VERSION:#x}\n\n"
-        + _BODY
+        + _BODY + "\n" + _render_host()
         + "\n#endif /* WASMC_ABI_H */\n"
     )
 

@@ -449,4 +449,119 @@ _Static_assert(sizeof(wasmc_data_desc) == 24, "sizeof wasmc_data_desc");
 _Static_assert(sizeof(wasmc_builtins) == 96, "sizeof wasmc_builtins");
 _Static_assert(sizeof(wasmc_val) == 16, "sizeof wasmc_val");
 
+/* --- The shim's C API records.  Not part of WASMC_ABI_VERSION: compiled code never
+ * sees them (wasmc/abi.py HOST_STRUCTS; runtime/shim.py mirrors them in ctypes). */
+#define WASMC_MAX_FRAMES 32
+
+enum wasmc_error_kind {
+    WASMC_OK = 0, /* no error */
+    WASMC_ERR_ARTIFACT = 1, /* the image is malformed or for another ABI */
+    WASMC_ERR_LINK = 2, /* an import does not match */
+    WASMC_ERR_TRAP = 3, /* guest code trapped (trap holds the code) */
+    WASMC_ERR_RESOURCE = 4, /* out of memory / address space */
+    WASMC_ERR_USAGE = 5, /* API misuse (e.g. a store entered from two threads) */
+};
+
+/* One Wasm frame of a trap's backtrace. */
+typedef struct wasmc_frame {
+    const struct wasmc_image * image; /* +0: the image the function belongs to */
+    uint32_t func; /* +8: function index (in the module's function index space) */
+    uint32_t pad; /* +12 */
+} wasmc_frame;
+
+/* What a call that failed reports. */
+typedef struct wasmc_error {
+    int32_t kind; /* +0: WASMC_ERR_* (WASMC_OK: no error) */
+    int32_t trap; /* +4: WASMC_TRAP_* when kind == WASMC_ERR_TRAP */
+    uint32_t nframes; /* +8: frames recorded */
+    uint32_t pad; /* +12 */
+    wasmc_frame frames[32]; /* +16: innermost first */
+    char message[512]; /* +528: one line, NUL-terminated */
+} wasmc_error;
+
+/* An extern passed as an import or obtained from an export. */
+typedef struct wasmc_extern {
+    uint32_t kind; /* +0: EXTERN_* */
+    uint32_t pad; /* +4 */
+    void * ptr; /* +8: wasmc_funcref *, wasmc_table *, wasmc_memory * or wasmc_global * */
+} wasmc_extern;
+
+/* A global.  value points at where the value lives: storage for a host-created global, the owning instance's VMContext slot for an exported defined global (those records belong to the instance and live as long as its store; retain/release do nothing for them). */
+typedef struct wasmc_global {
+    wasmc_val * value; /* +0: the value's slot */
+    uint32_t valtype; /* +8: VALTYPE_* */
+    uint32_t mutable_; /* +12: 1 if mutable */
+    uint32_t refcount; /* +16: host-created globals only */
+    uint32_t key_len; /* +20 */
+    char * key; /* +24: the value type's text (typed references are matched by it) */
+    struct wasmc_instance * owner; /* +32: the defining instance, or NULL if host-created */
+    wasmc_val storage; /* +40: the value of a host-created global */
+} wasmc_global;
+
+/* One import, export or function type of a loaded image, read from its checked descriptor (wasmc_image_import/_export/_type fill it).  Strings are UTF-8, not NUL-terminated, and live as long as the image. */
+typedef struct wasmc_extern_type {
+    uint32_t kind; /* +0: EXTERN_* */
+    uint32_t index; /* +4: index in the kind's index space (wasmc_image_type: the type index) */
+    const char * module; /* +8: imports: the module name; NULL otherwise */
+    const char * name; /* +16: imports and exports: the name; NULL otherwise */
+    uint32_t module_len; /* +24 */
+    uint32_t name_len; /* +28 */
+    uint32_t type_index; /* +32: functions and tags: their type index; NO_INDEX otherwise */
+    uint32_t nparams; /* +36: functions and tags */
+    const uint8_t * valtypes; /* +40: functions and tags: nparams + nresults VALTYPE_* codes */
+    uint32_t nresults; /* +48: functions and tags */
+    uint32_t valtype; /* +52: tables: the element type; globals: the value type (VALTYPE_*) */
+    const char * type_key; /* +56: functions and tags: the canonical type key; tables and globals: the element or value type's text */
+    uint32_t type_key_len; /* +64 */
+    uint32_t flags; /* +68: tables: TABLE_FLAG_*; memories: MEMORY_FLAG_* */
+    uint32_t mutable_; /* +72: globals: 1 if mutable */
+    uint32_t pad; /* +76 */
+    uint64_t min; /* +80: tables: elements; memories: pages */
+    uint64_t max; /* +88: NO_MAX if none */
+} wasmc_extern_type;
+
+_Static_assert(offsetof(wasmc_frame, image) == 0, "wasmc_frame.image");
+_Static_assert(offsetof(wasmc_frame, func) == 8, "wasmc_frame.func");
+_Static_assert(offsetof(wasmc_frame, pad) == 12, "wasmc_frame.pad");
+_Static_assert(sizeof(wasmc_frame) == 16, "sizeof wasmc_frame");
+_Static_assert(offsetof(wasmc_error, kind) == 0, "wasmc_error.kind");
+_Static_assert(offsetof(wasmc_error, trap) == 4, "wasmc_error.trap");
+_Static_assert(offsetof(wasmc_error, nframes) == 8, "wasmc_error.nframes");
+_Static_assert(offsetof(wasmc_error, pad) == 12, "wasmc_error.pad");
+_Static_assert(offsetof(wasmc_error, frames) == 16, "wasmc_error.frames");
+_Static_assert(offsetof(wasmc_error, message) == 528, "wasmc_error.message");
+_Static_assert(sizeof(wasmc_error) == 1040, "sizeof wasmc_error");
+_Static_assert(offsetof(wasmc_extern, kind) == 0, "wasmc_extern.kind");
+_Static_assert(offsetof(wasmc_extern, pad) == 4, "wasmc_extern.pad");
+_Static_assert(offsetof(wasmc_extern, ptr) == 8, "wasmc_extern.ptr");
+_Static_assert(sizeof(wasmc_extern) == 16, "sizeof wasmc_extern");
+_Static_assert(offsetof(wasmc_global, value) == 0, "wasmc_global.value");
+_Static_assert(offsetof(wasmc_global, valtype) == 8, "wasmc_global.valtype");
+_Static_assert(offsetof(wasmc_global, mutable_) == 12, "wasmc_global.mutable_");
+_Static_assert(offsetof(wasmc_global, refcount) == 16, "wasmc_global.refcount");
+_Static_assert(offsetof(wasmc_global, key_len) == 20, "wasmc_global.key_len");
+_Static_assert(offsetof(wasmc_global, key) == 24, "wasmc_global.key");
+_Static_assert(offsetof(wasmc_global, owner) == 32, "wasmc_global.owner");
+_Static_assert(offsetof(wasmc_global, storage) == 40, "wasmc_global.storage");
+_Static_assert(sizeof(wasmc_global) == 56, "sizeof wasmc_global");
+_Static_assert(offsetof(wasmc_extern_type, kind) == 0, "wasmc_extern_type.kind");
+_Static_assert(offsetof(wasmc_extern_type, index) == 4, "wasmc_extern_type.index");
+_Static_assert(offsetof(wasmc_extern_type, module) == 8, "wasmc_extern_type.module");
+_Static_assert(offsetof(wasmc_extern_type, name) == 16, "wasmc_extern_type.name");
+_Static_assert(offsetof(wasmc_extern_type, module_len) == 24, "wasmc_extern_type.module_len");
+_Static_assert(offsetof(wasmc_extern_type, name_len) == 28, "wasmc_extern_type.name_len");
+_Static_assert(offsetof(wasmc_extern_type, type_index) == 32, "wasmc_extern_type.type_index");
+_Static_assert(offsetof(wasmc_extern_type, nparams) == 36, "wasmc_extern_type.nparams");
+_Static_assert(offsetof(wasmc_extern_type, valtypes) == 40, "wasmc_extern_type.valtypes");
+_Static_assert(offsetof(wasmc_extern_type, nresults) == 48, "wasmc_extern_type.nresults");
+_Static_assert(offsetof(wasmc_extern_type, valtype) == 52, "wasmc_extern_type.valtype");
+_Static_assert(offsetof(wasmc_extern_type, type_key) == 56, "wasmc_extern_type.type_key");
+_Static_assert(offsetof(wasmc_extern_type, type_key_len) == 64, "wasmc_extern_type.type_key_len");
+_Static_assert(offsetof(wasmc_extern_type, flags) == 68, "wasmc_extern_type.flags");
+_Static_assert(offsetof(wasmc_extern_type, mutable_) == 72, "wasmc_extern_type.mutable_");
+_Static_assert(offsetof(wasmc_extern_type, pad) == 76, "wasmc_extern_type.pad");
+_Static_assert(offsetof(wasmc_extern_type, min) == 80, "wasmc_extern_type.min");
+_Static_assert(offsetof(wasmc_extern_type, max) == 88, "wasmc_extern_type.max");
+_Static_assert(sizeof(wasmc_extern_type) == 96, "sizeof wasmc_extern_type");
+
 #endif /* WASMC_ABI_H */

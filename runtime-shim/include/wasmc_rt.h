@@ -37,55 +37,11 @@
 typedef struct wasmc_image wasmc_image;
 typedef struct wasmc_store wasmc_store;
 typedef struct wasmc_instance wasmc_instance;
-typedef struct wasmc_global wasmc_global;
 
-enum wasmc_error_kind {
-    WASMC_OK = 0,
-    WASMC_ERR_ARTIFACT = 1,   /* the image is malformed or for another ABI */
-    WASMC_ERR_LINK = 2,       /* an import does not match */
-    WASMC_ERR_TRAP = 3,       /* guest code trapped (trap holds the code) */
-    WASMC_ERR_RESOURCE = 4,   /* out of memory / address space */
-    WASMC_ERR_USAGE = 5,      /* API misuse (e.g. a store entered from two threads) */
-};
-
-#define WASMC_MAX_FRAMES 32
-
-typedef struct wasmc_frame {
-    const wasmc_image *image;
-    uint32_t func; /* function index (in the module's function index space) */
-    uint32_t pad;
-} wasmc_frame;
-
-typedef struct wasmc_error {
-    int32_t kind;
-    int32_t trap;        /* WASMC_TRAP_* when kind == WASMC_ERR_TRAP */
-    uint32_t nframes;
-    uint32_t pad;
-    wasmc_frame frames[WASMC_MAX_FRAMES]; /* innermost first */
-    char message[512];
-} wasmc_error;
-
-/* An extern passed as an import or obtained from an export. */
-typedef struct wasmc_extern {
-    uint32_t kind; /* WASMC_EXTERN_* */
-    uint32_t pad;
-    void *ptr;     /* wasmc_funcref*, wasmc_table*, wasmc_memory*, wasmc_global* */
-} wasmc_extern;
-
-/* A global.  `value` points at where the value lives: `storage` for a
- * host-created global, the owning instance's VMContext slot for an exported
- * defined global (those records belong to the instance and live as long as
- * its store; retain/release do nothing for them). */
-struct wasmc_global {
-    wasmc_val *value;
-    uint32_t valtype;
-    uint32_t mutable_;
-    uint32_t refcount;
-    uint32_t key_len;
-    char *key;
-    struct wasmc_instance *owner;
-    wasmc_val storage;
-};
+/* The records these calls take and fill (wasmc_error, wasmc_frame,
+ * wasmc_extern, wasmc_global, wasmc_extern_type) and the error kinds
+ * (WASMC_ERR_*) are generated into wasmc_abi.h from wasmc/abi.py, which also
+ * generates the Python runtime's ctypes mirrors of them. */
 
 typedef int32_t (*wasmc_host_callback)(wasmc_hostfunc *env, wasmc_vmctx *caller, wasmc_val *values);
 
@@ -94,6 +50,19 @@ WASMC_API wasmc_image *wasmc_image_map(int fd, uint64_t offset, uint64_t size, w
 WASMC_API wasmc_image *wasmc_image_copy(const void *data, uint64_t size, wasmc_error *err);
 WASMC_API void wasmc_image_release(wasmc_image *image);
 WASMC_API const wasmc_image_header *wasmc_image_header_of(const wasmc_image *image);
+
+/* An image's interface, read from its descriptor after the loader checked
+ * it: import I, export I, function type TYPEIDX (kind WASMC_EXTERN_FUNC,
+ * index TYPEIDX), with their types.  Each returns 1 with OUT filled in, or 0
+ * when there is no such entry (or TYPEIDX is not a function type).  This is
+ * the one source of what a module imports and exports: the Python runtime
+ * and the standalone runner never take it from the .wasmu metadata (which
+ * the Python runtime compares with it, and refuses when they disagree). */
+WASMC_API int wasmc_image_import(const wasmc_image *image, uint32_t index, wasmc_extern_type *out);
+WASMC_API int wasmc_image_export(const wasmc_image *image, uint32_t index, wasmc_extern_type *out);
+WASMC_API int wasmc_image_type(const wasmc_image *image, uint32_t typeidx, wasmc_extern_type *out);
+/* The name of function FUNCIDX (name section, else an export name), or NULL. */
+WASMC_API const char *wasmc_image_func_name(const wasmc_image *image, uint32_t funcidx, uint32_t *len);
 
 /* --- stores --- */
 WASMC_API wasmc_store *wasmc_store_new(void);

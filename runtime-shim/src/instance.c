@@ -2,10 +2,11 @@
  *
  * Instantiation follows the spec's order: check every import against the
  * descriptor (a LinkError names the first mismatch), build the VMContext,
- * allocate defined memories and tables, run the compiled constant
- * expressions for globals and table initialisers, materialise element
- * segments, then -- inside a guest entry, because these can trap -- apply
- * active element and data segments in order and run the start function.
+ * allocate defined memories, tables and element segments, then -- inside a
+ * guest entry, because compiled code runs from here on -- run the compiled
+ * constant expressions for globals, table initialisers and element items,
+ * apply active element and data segments in order and run the start
+ * function.
  * Effects of segments applied before a trap stay visible (imported tables
  * and memories are shared), and so the failed instance stays alive in its
  * store.
@@ -109,10 +110,19 @@ void wasmc_store_free(wasmc_store *st) {
     wasmc_hostfunc_rec *h = st->hostfuncs;
     while (h) {
         wasmc_hostfunc_rec *n = h->next;
+        wasmc_image_release(h->adapter_image);
         free(h);
         h = n;
     }
     free(st);
+}
+
+/* What compiled code calls for a host function when no loaded module has
+ * an adapter for its type: a trap ("host function failed"), never a jump
+ * to address 0.  It takes the Wasm arguments and ignores them; it never
+ * returns, so neither the arguments nor the result type matter. */
+static void host_without_adapter(void) {
+    wasmc_raise(WASMC_TRAP_HOST, (uintptr_t)__builtin_frame_address(0));
 }
 
 wasmc_funcref *wasmc_hostfunc_new(wasmc_store *st, wasmc_host_callback fn, void *data, const char *key,
@@ -124,7 +134,13 @@ wasmc_funcref *wasmc_hostfunc_new(wasmc_store *st, wasmc_host_callback fn, void 
     r->env.type_id = wasmc_type_id(key, key_len);
     r->env.nparams = nparams;
     r->env.nresults = nresults;
-    r->ref.code = NULL; /* set per importing instance (its adapter) */
+    /* Compiled code calls a function through its Wasm-ABI entry.  An
+     * instance that imports this function uses its own adapter (a copy of
+     * this record, see instance_build); this record itself is what the host
+     * puts into tables, globals and arguments, so it needs an adapter of its
+     * type from some loaded module (kept mapped while the record lives). */
+    r->ref.code = wasmc_image_adapter_for(r->env.type_id, &r->adapter_image);
+    if (!r->ref.code) r->ref.code = (void *)host_without_adapter;
     r->ref.vmctx = &r->env;
     r->ref.array_call = NULL;
     r->ref.type_id = r->env.type_id;
@@ -200,7 +216,7 @@ typedef void (*tramp_fn)(void *callee, void *code, void *caller, wasmc_val *valu
 
 #define NEWFAIL(kind, ...) do { wasmc_set_error(err, kind, __VA_ARGS__); goto fail; } while (0)
 
-/* Build everything that cannot trap.  Returns NULL (and frees) on failure. */
+/* Build everything that runs no compiled code.  Returns NULL (and frees) on failure. */
 static wasmc_instance *instance_build(wasmc_store *st, wasmc_image *img, const wasmc_extern *imports,
                                       uint32_t nimports, wasmc_error *err) {
     const wasmc_image_header *h = img->hdr;
@@ -239,10 +255,9 @@ static wasmc_instance *instance_build(wasmc_store *st, wasmc_image *img, const w
     v->funcrefs = vm + h->vm_funcref_ptrs;
     v->type_ids = vm + h->vm_type_ids;
 
-    /* type ids */
-    const wasmc_type_desc *td = (const wasmc_type_desc *)(b + h->types);
+    /* type ids (computed once per image by the loader) */
     uint32_t *type_ids = (uint32_t *)(vm + h->vm_type_ids);
-    for (uint32_t i = 0; i < h->ntypes; i++) type_ids[i] = wasmc_type_id(strs(img) + td[i].key, td[i].key_len);
+    memcpy(type_ids, img->type_ids, sizeof(uint32_t) * h->ntypes);
 
     /* imports */
     const wasmc_import_desc *id = (const wasmc_import_desc *)(b + h->imports);
@@ -328,14 +343,7 @@ static wasmc_instance *instance_build(wasmc_store *st, wasmc_image *img, const w
         inst->tables[i] = t;
         tptrs[i] = t;
     }
-    /* Constant expressions (compiled code; they cannot trap). */
-    if (h->init_globals) ((init_fn)code_at(img, h->init_globals))(v);
-    for (uint32_t i = h->nimported_tables; i < h->ntables; i++) {
-        if (!tb[i].init) continue;
-        void *init = ((ref_fn)code_at(img, tb[i].init))(v);
-        for (uint64_t k = 0; k < inst->tables[i]->size; k++) ((void **)inst->tables[i]->elems)[k] = init;
-    }
-    /* element segment instances */
+    /* element segment instances (items computed by code: in instance_start) */
     const wasmc_elem_desc *el = (const wasmc_elem_desc *)(b + h->elems);
     for (uint32_t i = 0; i < h->nelems; i++) {
         uint32_t n = el[i].count;
@@ -345,8 +353,6 @@ static wasmc_instance *instance_build(wasmc_store *st, wasmc_image *img, const w
         if (el[i].funcs) {
             const uint32_t *f = (const uint32_t *)(b + el[i].funcs);
             for (uint32_t k = 0; k < n; k++) inst->elems[i].items[k] = f[k] == WASMC_NO_INDEX ? NULL : fptrs[f[k]];
-        } else if (n) {
-            ((items_fn)code_at(img, el[i].items_fn))(v, inst->elems[i].items);
         }
     }
     const wasmc_data_desc *dd = (const wasmc_data_desc *)(b + h->datas);
@@ -360,12 +366,26 @@ fail:
     return NULL;
 }
 
-/* Segments and the start function: may trap (run inside an entry). */
+/* Everything that runs compiled code: constant expressions (globals, table
+ * initialisers, element items), segments and the start function.  It runs
+ * inside an entry: segments and the start function may trap, and any fault
+ * in compiled code, even in a constant expression, becomes a trap instead of
+ * a crash of the host. */
 static void instance_start(wasmc_instance *inst) {
     const wasmc_image_header *h = inst->hdr;
-    const uint8_t *b = inst->image->base;
+    const wasmc_image *img = inst->image;
+    const uint8_t *b = img->base;
     wasmc_vmctx *v = inst->vmctx;
+    if (h->init_globals) ((init_fn)code_at(img, h->init_globals))(v);
+    const wasmc_table_desc *tb = (const wasmc_table_desc *)(b + h->tables);
+    for (uint32_t i = h->nimported_tables; i < h->ntables; i++) {
+        if (!tb[i].init) continue;
+        void *init = ((ref_fn)code_at(img, tb[i].init))(v);
+        for (uint64_t k = 0; k < inst->tables[i]->size; k++) ((void **)inst->tables[i]->elems)[k] = init;
+    }
     const wasmc_elem_desc *el = (const wasmc_elem_desc *)(b + h->elems);
+    for (uint32_t i = 0; i < h->nelems; i++)
+        if (!el[i].funcs && el[i].count) ((items_fn)code_at(img, el[i].items_fn))(v, inst->elems[i].items);
     for (uint32_t i = 0; i < h->nelems; i++) {
         if (el[i].mode == WASMC_SEG_ACTIVE) {
             uint64_t off = ((offset_fn)code_at(inst->image, el[i].offset_fn))(v);

@@ -31,6 +31,7 @@ struct wasmc_image {
     uint32_t refcount;
     const wasmc_image_header *hdr;
     uint32_t *func_order; /* defined function indices sorted by code offset */
+    uint32_t *type_ids;   /* canonical type id of each type (wasmc_type_id of its key) */
     int registry_slot;
 };
 
@@ -61,7 +62,8 @@ struct wasmc_instance {
 
 typedef struct wasmc_hostfunc_rec {
     wasmc_hostfunc env;
-    wasmc_funcref ref;
+    wasmc_funcref ref;            /* ref.code: an adapter in adapter_image, or a trap */
+    wasmc_image *adapter_image;   /* retained while the record lives, or NULL */
     struct wasmc_hostfunc_rec *next;
 } wasmc_hostfunc_rec;
 
@@ -108,6 +110,9 @@ WASMC_INTERNAL void wasmc_set_error(wasmc_error *err, int kind, const char *fmt,
 WASMC_INTERNAL bool wasmc_pc_in_guest(uintptr_t pc);
 WASMC_INTERNAL const wasmc_image *wasmc_image_for_pc(uintptr_t pc, uint32_t *func_index);
 WASMC_INTERNAL void wasmc_image_retain(wasmc_image *image);
+/* The Wasm-ABI entry (host adapter) of function type TYPE_ID in some loaded
+ * image, which is retained and stored in *OWNER; NULL if no image has one. */
+WASMC_INTERNAL void *wasmc_image_adapter_for(uint32_t type_id, wasmc_image **owner);
 
 /* memory.c */
 WASMC_INTERNAL bool wasmc_addr_in_reservation(uintptr_t addr);

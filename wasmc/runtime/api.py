@@ -622,7 +622,7 @@ class Global:
         self._ptr = _ptr
         g = shim.Global.from_address(_ptr)
         self.type = ctypes.string_at(g.key, g.key_len).decode()
-        self.mutable = bool(g.mutable)
+        self.mutable = bool(g.mutable_)
 
     def __del__(self):
         if getattr(self, "_owned", False) and self._ptr:

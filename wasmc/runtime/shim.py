@@ -1,60 +1,73 @@
 """ctypes bindings of the C shim (runtime-shim/include/wasmc_rt.h).
 
 All prototypes are declared in one block (as llvmlite's bindings do), and the
-library is loaded on first use, so ``import wasmc`` stays cheap.  This module
-and the rest of runtime/ never import the compiler.
+library is loaded on first use, so ``import wasmc`` stays cheap.  The ctypes
+mirrors of the shim's records are generated from their descriptions in
+wasmc/abi.py (which also generates the C header), never written by hand.
+This module and the rest of runtime/ never import the compiler.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_int, c_int32, c_int64, c_uint32,
-                    c_uint64, c_void_p)
+from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_int, c_int32, c_int64, c_uint8,
+                    c_uint32, c_uint64, c_void_p)
 from pathlib import Path
 
+from .. import abi
 from ..errors import WasmcError
 
-MAX_FRAMES = 32
+MAX_FRAMES = abi.MAX_FRAMES
+_ERR = {name: value for name, value, _ in abi.ERROR_KINDS}
+ERR_OK, ERR_ARTIFACT, ERR_LINK, ERR_TRAP, ERR_RESOURCE, ERR_USAGE = (
+    _ERR[n] for n in ("WASMC_OK", "WASMC_ERR_ARTIFACT", "WASMC_ERR_LINK", "WASMC_ERR_TRAP", "WASMC_ERR_RESOURCE",
+                      "WASMC_ERR_USAGE"))
 
-ERR_OK, ERR_ARTIFACT, ERR_LINK, ERR_TRAP, ERR_RESOURCE, ERR_USAGE = range(6)
+# ctypes for abi field types; every pointer is a c_void_p.
+_SCALARS = {"u8": c_uint8, "u32": c_uint32, "i32": c_int32, "u64": c_uint64, "i64": c_int64,
+            "ptr": c_void_p, "uptr": c_void_p, "char": c_char, "wasmc_val": c_uint64 * 2}
 
 
-class Frame(Structure):
-    _fields_ = [("image", c_void_p), ("func", c_uint32), ("pad", c_uint32)]
+def _ctype(t: str, known: dict):
+    arr = abi.array_type(t)
+    if arr:
+        return _ctype(arr[0], known) * arr[1]
+    if t in _SCALARS:
+        return _SCALARS[t]
+    if t in known:
+        return known[t]
+    if t.endswith("*"):
+        return c_void_p
+    raise TypeError(f"no ctypes mirror for the abi field type {t!r}")
 
 
-class Error(Structure):
-    _fields_ = [("kind", c_int32), ("trap", c_int32), ("nframes", c_uint32), ("pad", c_uint32),
-                ("frames", Frame * MAX_FRAMES), ("message", c_char * 512)]
+def mirror(s: abi.Struct, known: dict | None = None) -> type:
+    """A ctypes Structure with the fields of abi struct S.  The layout rules
+    of abi.py are C's natural alignment, which ctypes applies too;
+    tests/unit/test_abi.py checks every offset against abi.py."""
+    known = known or {}
+    fields = [(f.name, _ctype(f.type, known)) for f in s.fields]
+    return type(s.name, (Structure,), {"_fields_": fields})
 
+
+def _mirrors() -> dict:
+    out: dict = {}
+    for s in abi.RUNTIME_STRUCTS + abi.HOST_STRUCTS + (abi.IMAGE_HEADER,):
+        out[s.name] = mirror(s, out)
+    return out
+
+
+_M = _mirrors()
+Limits, Memory, Table, Funcref, Hostfunc = (_M[n] for n in ("wasmc_limits", "wasmc_memory", "wasmc_table",
+                                                             "wasmc_funcref", "wasmc_hostfunc"))
+Frame, Extern, Global, ExternType, ImageHeader = (_M[n] for n in ("wasmc_frame", "wasmc_extern", "wasmc_global",
+                                                                 "wasmc_extern_type", "wasmc_image_header"))
+
+
+class Error(_M["wasmc_error"]):
     def text(self) -> str:
         return self.message.decode("utf-8", "replace")
-
-
-class Extern(Structure):
-    _fields_ = [("kind", c_uint32), ("pad", c_uint32), ("ptr", c_void_p)]
-
-
-class Memory(Structure):  # wasmc_memory (abi.MEMORY)
-    _fields_ = [("base", c_void_p), ("size", c_uint64), ("max_pages", c_uint64),
-                ("declared_max", c_uint64), ("reserved", c_uint64), ("flags", c_uint32),
-                ("pad", c_uint32)]
-
-
-class Table(Structure):  # wasmc_table (abi.TABLE)
-    _fields_ = [("elems", c_void_p), ("size", c_uint64), ("max", c_uint64), ("declared_max", c_uint64),
-                ("capacity", c_uint64), ("elem_type", c_uint32), ("flags", c_uint32)]
-
-
-class Funcref(Structure):  # wasmc_funcref (abi.FUNCREF)
-    _fields_ = [("code", c_void_p), ("vmctx", c_void_p), ("array_call", c_void_p), ("type_id", c_uint32),
-                ("flags", c_uint32)]
-
-
-class Global(Structure):  # struct wasmc_global (wasmc_rt.h)
-    _fields_ = [("value", c_void_p), ("valtype", c_uint32), ("mutable", c_uint32), ("refcount", c_uint32),
-                ("key_len", c_uint32), ("key", c_void_p), ("owner", c_void_p), ("storage", c_uint64 * 2)]
 
 
 HOST_CALLBACK = CFUNCTYPE(c_int32, c_void_p, c_void_p, c_void_p)
@@ -97,7 +110,11 @@ def _declare(L):
     proto("wasmc_image_map", c_void_p, c_int, c_uint64, c_uint64, E)
     proto("wasmc_image_copy", c_void_p, c_void_p, c_uint64, E)
     proto("wasmc_image_release", None, c_void_p)
-    proto("wasmc_image_header_of", c_void_p, c_void_p)
+    proto("wasmc_image_header_of", POINTER(ImageHeader), c_void_p)
+    proto("wasmc_image_import", c_int, c_void_p, c_uint32, POINTER(ExternType))
+    proto("wasmc_image_export", c_int, c_void_p, c_uint32, POINTER(ExternType))
+    proto("wasmc_image_type", c_int, c_void_p, c_uint32, POINTER(ExternType))
+    proto("wasmc_image_func_name", c_void_p, c_void_p, c_uint32, POINTER(c_uint32))
     proto("wasmc_store_new", c_void_p)
     proto("wasmc_store_free", None, c_void_p)
     proto("wasmc_store_set_max_stack", None, c_void_p, c_uint64)
