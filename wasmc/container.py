@@ -20,7 +20,7 @@ deterministic (same input and options, same bytes) and atomic (temporary
 file + rename).  Reading checks every offset and size against the file and
 every hash it relies on; any defect is an ArtifactError naming it.
 
-Standard library only: this is on the run path.
+Standard library (and the abi leaf) only: this is on the run path.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import abi
 from .errors import ArtifactError, FileError
 
 MAGIC = b"\0wasmcu\0"
@@ -225,26 +226,108 @@ def read_metadata(data: bytes, where: str = "artifact") -> dict:
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ArtifactError(f"{where}: corrupt metadata ({e})") from None
     _check_schema(meta, len(data), moff + msize, where)
+    _check_padding(data, meta, moff + msize, where)
     return meta
+
+
+def _check_padding(data: bytes, meta: dict, pos: int, where: str):
+    """The alignment padding between the parts is zeros (pack writes it so):
+    then damage anywhere outside the embedded .wasm is detected on read."""
+    for i, s in enumerate(meta["slices"]):
+        _need(not any(data[pos:s["offset"]]), f"{where}: non-zero bytes before slice {i} (corrupt file)")
+        pos = s["offset"] + s["size"]
+    src = meta.get("source")
+    if isinstance(src, dict) and src.get("embedded"):
+        _need(not any(data[pos:src["offset"]]), f"{where}: non-zero bytes before the embedded .wasm (corrupt file)")
 
 
 def _check_schema(meta, size: int, meta_end: int, where: str):
     _need(isinstance(meta, dict), f"{where}: metadata is not an object")
     for key, typ in (("imports", list), ("exports", list), ("slices", list), ("compiler", str)):
         _need(isinstance(meta.get(key), typ), f"{where}: metadata lacks {key!r}")
+    for key in ("imports", "exports"):
+        for e in meta[key]:
+            entry_shape(e, where)
+    # The layout is canonical (pack): each slice at the next SLICE_ALIGN
+    # boundary after what precedes it, the .wasm (if embedded) 16-aligned
+    # after the last slice, and nothing after that.  Any other offset or size
+    # is damage, even when it still points inside the file.
+    pos = meta_end
     for i, s in enumerate(meta["slices"]):
         _need(isinstance(s, dict), f"{where}: slice {i} is not an object")
         for key, typ in (("arch", str), ("tier", str), ("cpu", str), ("features", str),
                          ("abi_version", int), ("offset", int), ("size", int), ("sha256", str)):
-            _need(isinstance(s.get(key), typ), f"{where}: slice {i} lacks {key!r}")
-        _need(s["offset"] >= meta_end and s["offset"] % SLICE_ALIGN == 0 and s["size"] > 0
-              and s["offset"] + s["size"] <= size,
-              f"{where}: slice {i} ({s['arch']}) lies outside the file (truncated?)")
+            _need(isinstance(s.get(key), typ) and not isinstance(s.get(key), bool),
+                  f"{where}: slice {i} lacks {key!r}")
+        _need(s["offset"] + s["size"] <= size, f"{where}: slice {i} ({s['arch']}) lies outside the file (truncated?)")
+        pos = _align(pos, SLICE_ALIGN)
+        _need(s["offset"] == pos and s["size"] > 0, f"{where}: slice {i} ({s['arch']}) is not where the "
+              f"layout puts it (offset {s['offset']}, size {s['size']}; corrupt file)")
+        _need(s.get("memory_model") == "guard-pages",
+              f"{where}: slice {i} ({s['arch']}) has memory model {s.get('memory_model')!r}, this runtime "
+              "implements 'guard-pages'")
+        pos += s["size"]
     src = meta.get("source")
     if isinstance(src, dict) and src.get("embedded"):
         _need(isinstance(src.get("offset"), int) and isinstance(src.get("size"), int)
               and src["offset"] >= meta_end and src["offset"] + src["size"] <= size,
               f"{where}: embedded .wasm lies outside the file (truncated?)")
+        pos = _align(pos, 16)
+        _need(src["offset"] == pos and src["offset"] + src["size"] == size,
+              f"{where}: embedded .wasm is not where the layout puts it (offset {src['offset']}, "
+              f"size {src['size']}; corrupt file)")
+    else:
+        _need(pos == size, f"{where}: {size - pos} bytes after the last slice (corrupt file)")
+
+
+_TYPE_KEYS = {"func": {"params", "results"}, "tag": {"params", "results"}, "global": {"type", "mutable"},
+              "memory": {"min", "max", "index_type"}, "table": {"element", "min", "max", "index_type"}}
+_ENTRY_KEYS = ({"module", "name", "kind", "type"}, {"name", "kind", "index", "type"})  # an import, an export
+
+
+def _typed(v, *types):
+    """V if it is one of TYPES (and not a bool standing in for an int)."""
+    if not isinstance(v, types) or (isinstance(v, bool) and bool not in types):
+        raise TypeError(v)
+    return v
+
+
+def _valtype_code(t) -> int:
+    """The descriptor's code of a value type as the metadata spells it
+    (compile/descriptor.py: valtype_text); a typed reference "(ref ...)"
+    has its heap type's code."""
+    if _typed(t, str) in abi.VALTYPES:
+        return abi.VALTYPES[t]
+    words = t.removeprefix("(ref").removesuffix(")").split()
+    if not t.startswith("(ref") or not words:
+        raise ValueError(t)
+    return abi.heap_type_code(int(words[-1]) if words[-1].isdigit() else words[-1])
+
+
+def entry_shape(e, where: str = "artifact") -> tuple:
+    """What one import or export entry of the metadata says, in a form the
+    runtime's view of the image descriptor (runtime/api.py) reduces to as
+    well, so the two can be compared; ArtifactError if E is malformed."""
+    try:
+        _typed(e, dict)
+        if set(e) not in _ENTRY_KEYS:
+            raise KeyError(sorted(e))
+        kind, t = _typed(e["kind"], str), _typed(e["type"], dict)
+        if set(t) != _TYPE_KEYS[kind]:
+            raise KeyError(kind)
+        if kind in ("func", "tag"):
+            ty = tuple(tuple(_valtype_code(x) for x in _typed(t[k], list)) for k in ("params", "results"))
+        elif kind == "global":
+            ty = (_valtype_code(t["type"]), _typed(t["mutable"], bool))
+        else:
+            if t["index_type"] not in ("i32", "i64"):
+                raise ValueError(t["index_type"])
+            ty = (_typed(t["min"], int), t["max"] if t["max"] is None else _typed(t["max"], int), t["index_type"],
+                  _valtype_code(t["element"]) if kind == "table" else None)
+        place = _typed(e["module"], str) if "module" in e else _typed(e["index"], int)
+        return (place, _typed(e["name"], str), kind, ty)
+    except (TypeError, KeyError, ValueError) as x:
+        raise ArtifactError(f"{where}: malformed import or export entry in the metadata ({x!r})") from None
 
 
 def load(path: str | os.PathLike) -> Artifact:
@@ -295,6 +378,7 @@ def repack(art: Artifact, slices: list) -> bytes:
     """ART's metadata and embedded .wasm with SLICES (each with .data) in
     canonical order: the lipo-style operations (`wasmc slices`) end here, so
     removing a slice and adding it back gives the original bytes."""
+    verify_source(art)  # the .wasm is copied into the new file: it must be the one the slices came from
     meta = {k: v for k, v in art.metadata.items() if k != "slices"}
     src = meta.get("source")
     if isinstance(src, dict):
@@ -311,6 +395,9 @@ def with_data(art: Artifact, s: Slice) -> Slice:
 
 
 def verify_source(art: Artifact):
+    """Check the embedded .wasm against its SHA-256 (call it where the .wasm
+    is used: compiling slices from it, copying it into a new artifact;
+    running a slice never reads it)."""
     src = art.metadata.get("source") or {}
     if art.wasm is not None and hashlib.sha256(art.wasm).hexdigest() != src.get("sha256"):
         raise ArtifactError(f"{art.path}: embedded .wasm checksum mismatch (corrupt file)")

@@ -14,17 +14,36 @@ instance lives in the store of the externs it imports (or a new one).
 Values: i32/i64 are Python ints (results are signed), f32/f64 floats,
 v128 an int of 128 bits, funcref a :class:`Func` or None, externref any
 Python object or None.  Code that needs exact float bits (NaN payloads) uses
-``Func.call_bits``.
+``Func.call_bits``.  Arguments, host-function results, global values and
+table elements are checked, never wrapped: an int of the wrong range is a
+ValueError (i32 takes -2**31 <= v < 2**32, i64 -2**63 <= v < 2**64, v128
+-2**127 <= v < 2**128: the signed and the unsigned spelling), a value of the
+wrong type a TypeError; f32/f64 take floats and ints (rounded to nearest).
+``bool`` is refused for every numeric type (``True`` is far more often a bug
+than a 1).  A host function that returns a bad value makes the guest call
+raise that error.
+
+What a module imports and exports comes from the image descriptor the C
+loader checked (``wasmc_image_import``/``_export``), never from the .wasmu
+JSON metadata; that metadata is for display (``wasmc inspect``) and must
+agree with the descriptor, or the artifact is refused (ArtifactError).
+
+Lifetimes: every Python object that points into native memory keeps its
+owner alive (an export keeps its store, a ``Memory.data`` view keeps its
+memory), so no sequence of calls, ``del`` and ``gc.collect()`` can leave a
+dangling pointer.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import itertools
 import os
 import struct
 import threading
 import weakref
+from collections.abc import Mapping
 from pathlib import Path
 
 from .. import abi, container
@@ -37,6 +56,8 @@ _KINDS = {"func": abi.EXTERN_FUNC, "table": abi.EXTERN_TABLE, "memory": abi.EXTE
           "global": abi.EXTERN_GLOBAL, "tag": abi.EXTERN_TAG}
 _KIND_NAMES = {v: k for k, v in _KINDS.items()}
 _M32, _M64 = (1 << 32) - 1, (1 << 64) - 1
+_CODE_NAMES = {code: name for name, code in abi.VALTYPES.items()}  # every code the loader accepts
+_INT_BITS = {"i32": 32, "i64": 64, "v128": 128}
 
 
 class Exit(Trap):
@@ -56,10 +77,6 @@ class FuncType:
         for t in self.params + self.results:
             if t not in VALTYPES:
                 raise ValueError(f"unknown value type {t!r} (expected one of {', '.join(VALTYPES)})")
-
-    @classmethod
-    def from_meta(cls, d: dict) -> "FuncType":
-        return cls(d["params"], d["results"])
 
     def key(self) -> bytes:
         return abi.func_type_key(self.params, self.results)
@@ -135,26 +152,46 @@ class Store:
 # Value conversion
 # ---------------------------------------------------------------------------
 
-def _f32_bits(v) -> int:
-    return struct.unpack("<I", struct.pack("<f", v))[0]
+def _f32_bits(v: float) -> int:
+    try:
+        return struct.unpack("<I", struct.pack("<f", v))[0]
+    except OverflowError:  # rounds to infinity (IEEE round to nearest)
+        return 0xFF800000 if v < 0 else 0x7F800000
 
 
-def _f64_bits(v) -> int:
+def _f64_bits(v: float) -> int:
     return struct.unpack("<Q", struct.pack("<d", v))[0]
+
+
+def _int_value(t: str, v) -> int:
+    """V as the unsigned bits of integer type T, refusing what does not fit."""
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"expected an int for {t}, got {type(v).__name__}")
+    bits = _INT_BITS[t]
+    if not -(1 << (bits - 1)) <= v < (1 << bits):
+        raise ValueError(f"{v} is out of range for {t} (-2**{bits - 1} <= value < 2**{bits})")
+    return v & ((1 << bits) - 1)
+
+
+def _float_value(t: str, v) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise TypeError(f"expected a float for {t}, got {type(v).__name__}")
+    try:
+        return float(v)
+    except OverflowError:
+        raise ValueError(f"{v} is out of range for {t}") from None
 
 
 def _to_bits(t: str, v, store: Store) -> tuple[int, int]:
     """A Python value of type T as the two 64-bit words of a value slot."""
-    if t == "i32":
-        return int(v) & _M32, 0
-    if t == "i64":
-        return int(v) & _M64, 0
+    if t in ("i32", "i64"):
+        return _int_value(t, v), 0
     if t == "f32":
-        return _f32_bits(float(v)), 0
+        return _f32_bits(_float_value(t, v)), 0
     if t == "f64":
-        return _f64_bits(float(v)), 0
+        return _f64_bits(_float_value(t, v)), 0
     if t == "v128":
-        v = int(v) & ((1 << 128) - 1)
+        v = _int_value(t, v)
         return v & _M64, v >> 64
     if t == "funcref":
         if v is None:
@@ -164,7 +201,16 @@ def _to_bits(t: str, v, store: Store) -> tuple[int, int]:
         return v._funcref(store), 0
     if t == "externref":
         return store._externref(v), 0
-    raise TypeError(t)
+    raise WasmcError(f"values of type {t} cannot be passed from Python")
+
+
+def _count(what: str, v, limit: int = 1 << 64) -> int:
+    """A size, index or delta argument: an int in [0, LIMIT)."""
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"{what} must be an int, got {type(v).__name__}")
+    if not 0 <= v < limit:
+        raise ValueError(f"{what} {v} is out of range")
+    return v
 
 
 def _from_bits(t: str, lo: int, hi: int, store: Store):
@@ -184,7 +230,7 @@ def _from_bits(t: str, lo: int, hi: int, store: Store):
         return Func._from_ptr(lo, store) if lo else None
     if t == "externref":
         return store._from_externref(lo)
-    raise TypeError(t)
+    raise WasmcError(f"values of type {t} cannot be passed to Python")
 
 
 def _raise_error(err: shim.Error, store: Store | None, default=WasmcError):
@@ -223,7 +269,11 @@ def _trap(err: shim.Error, store: Store | None) -> Exception:
 # ---------------------------------------------------------------------------
 
 class Module:
-    """A compiled module: one slice of a .wasmu mapped for this machine."""
+    """A compiled module: one slice of a .wasmu mapped for this machine.
+
+    ``imports`` and ``exports`` list what it imports and exports, as dicts
+    (``module``, ``name``, ``kind``, ``type``; exports have ``index``
+    instead of ``module``), read from the checked image descriptor."""
 
     _by_image = weakref.WeakValueDictionary()  # image address -> Module (for backtraces)
 
@@ -275,10 +325,12 @@ class Module:
             raise ArtifactError(f"{self.path}: {err.text()}")
         self._image = ptr
         self._lib = lib
-        self._parse_descriptor(image_bytes)
+        # From here on the descriptor is checked: the interface comes from it.
+        self.imports = _interface(lib.wasmc_image_import, ptr, self.path)
+        self.exports = _interface(lib.wasmc_image_export, ptr, self.path)
+        _check_metadata(art, self.imports, self.exports, self.path)
+        _register_types(lib, ptr)
         Module._by_image[ptr] = self
-        self.imports = art.imports
-        self.exports = art.exports
 
     def __del__(self):
         img = getattr(self, "_image", None)
@@ -287,43 +339,96 @@ class Module:
             self._lib.wasmc_image_release(img)
             self._image = None
 
-    def _parse_descriptor(self, img: bytes):
-        H = abi.IMAGE_HEADER
-        hdr = dict(zip(H.field_names(), struct.unpack_from(H.struct_format(), img, 0)))
-        self._hdr = hdr
-        strings = img[hdr["strings"]:hdr["strings"] + hdr["strings_size"]]
-        F = abi.FUNC_DESC
-        names = {}
-        fmt = F.struct_format()
-        for i in range(hdr["nfuncs"] - hdr["nimported_funcs"]):
-            row = dict(zip(F.field_names(), struct.unpack_from(fmt, img, hdr["funcs"] + i * F.size)))
-            if row["name"] != abi.NO_INDEX:
-                names[hdr["nimported_funcs"] + i] = strings[row["name"]:row["name"] + row["name_len"]].decode(
-                    "utf-8", "replace")
-        self._names = names
-        # function types by canonical type id (for funcrefs read from tables)
-        T = abi.TYPE_DESC
-        tfmt = T.struct_format()
-        codes = {abi.VALTYPE_I32: "i32", abi.VALTYPE_I64: "i64", abi.VALTYPE_F32: "f32",
-                 abi.VALTYPE_F64: "f64", abi.VALTYPE_V128: "v128", abi.VALTYPE_FUNCREF: "funcref",
-                 abi.VALTYPE_EXTERNREF: "externref"}
-        for i in range(hdr["ntypes"]):
-            row = dict(zip(T.field_names(), struct.unpack_from(tfmt, img, hdr["types"] + i * T.size)))
-            if row["kind"] != abi.TYPE_KIND_FUNC:
-                continue
-            vts = img[row["valtypes"]:row["valtypes"] + row["nparams"] + row["nresults"]]
-            if not all(c in codes for c in vts):
-                continue
-            key = strings[row["key"]:row["key"] + row["key_len"]]
-            tid = self._lib.wasmc_type_id(key, len(key))
-            _TYPES_BY_ID.setdefault(tid, FuncType([codes[c] for c in vts[:row["nparams"]]],
-                                                  [codes[c] for c in vts[row["nparams"]:]]))
-
     def _func_name(self, index: int) -> str:
-        return self._names.get(index, f"func[{index}]")
+        n = ctypes.c_uint32()
+        p = self._lib.wasmc_image_func_name(self._image, index, ctypes.byref(n))
+        return ctypes.string_at(p, n.value).decode("utf-8", "replace") if p else f"func[{index}]"
+
+
+def _text(p: int | None, n: int, what: str, where: str) -> str:
+    try:
+        return ctypes.string_at(p, n).decode("utf-8") if n else ""
+    except UnicodeDecodeError:
+        raise ArtifactError(f"{where}: the {what} is not UTF-8") from None
+
+
+def _func_type(et) -> dict:
+    names = [_CODE_NAMES[c] for c in ctypes.string_at(et.valtypes, et.nparams + et.nresults)]
+    return {"params": names[:et.nparams], "results": names[et.nparams:]}
+
+
+def _extern_type(et, where: str) -> dict:
+    """The type of one entry of wasmc_image_import/_export, in the metadata's form."""
+    kind = _KIND_NAMES[et.kind]
+    if kind in ("func", "tag"):
+        return _func_type(et)
+    if kind in ("memory", "table"):
+        d = {"min": et.min, "max": None if et.max == abi.NO_MAX else et.max,
+             "index_type": "i64" if et.flags & (abi.MEMORY_FLAG_64 if kind == "memory" else abi.TABLE_FLAG_64)
+             else "i32"}
+        if kind == "table":
+            d["element"] = _text(et.type_key, et.type_key_len, "table element type", where)
+        return d
+    return {"type": _text(et.type_key, et.type_key_len, "global type", where), "mutable": bool(et.mutable_)}
+
+
+def _interface(read, image: int, where: str) -> list:
+    """Every import (READ = wasmc_image_import) or export (wasmc_image_export)
+    of IMAGE as a metadata-style dict."""
+    out = []
+    et = shim.ExternType()
+    i = 0
+    while read(image, i, ctypes.byref(et)):
+        d = {"kind": _KIND_NAMES[et.kind], "name": _text(et.name, et.name_len, f"name of entry {i}", where)}
+        if et.module:
+            d["module"] = _text(et.module, et.module_len, f"module name of import {i}", where)
+        else:
+            d["index"] = et.index
+        d["type"] = _extern_type(et, where)
+        out.append(d)
+        i += 1
+    return out
+
+
+def _check_metadata(art, imports: list, exports: list, where: str):
+    """The .wasmu metadata (shown by `wasmc inspect`) must say what the image
+    descriptor says: an artifact whose two views disagree is refused."""
+    for what, meta, mine in (("import", art.imports, imports), ("export", art.exports, exports)):
+        if len(meta) != len(mine):
+            raise ArtifactError(f"{where}: the metadata lists {len(meta)} {what}s, the image has {len(mine)} "
+                                "(corrupt or tampered artifact)")
+        for i, (m, d) in enumerate(zip(meta, mine)):
+            if container.entry_shape(m, where) != container.entry_shape(d, where):
+                raise ArtifactError(f"{where}: metadata {what} {i} disagrees with the image's "
+                                    f"({d.get('module', '') + '::' if 'module' in d else ''}{d['name']}) "
+                                    "(corrupt or tampered artifact)")
+
+
+def _register_types(lib, image: int):
+    """Remember the function types of IMAGE by canonical type id, so a
+    funcref read from a table or a global gets its type."""
+    et = shim.ExternType()
+    for i in range(lib.wasmc_image_header_of(image).contents.ntypes):
+        if not lib.wasmc_image_type(image, i, ctypes.byref(et)):
+            continue
+        _MAX_ARITY[0] = max(_MAX_ARITY[0], et.nparams, et.nresults)
+        tid = lib.wasmc_type_id(ctypes.string_at(et.type_key, et.type_key_len), et.type_key_len)
+        if tid not in _TYPES_BY_ID:
+            ft = _python_functype(_func_type(et))
+            if ft is not None:
+                _TYPES_BY_ID[tid] = ft
+
+
+def _python_functype(t: dict) -> FuncType | None:
+    """The FuncType of an interface function type, or None when it has value
+    types Python cannot pass (such a function cannot be called from Python)."""
+    if all(x in VALTYPES for x in t["params"] + t["results"]):
+        return FuncType(t["params"], t["results"])
+    return None
 
 
 _TYPES_BY_ID: dict = {}
+_MAX_ARITY = [1]  # the most parameters or results of any function type loaded so far
 
 
 # ---------------------------------------------------------------------------
@@ -342,6 +447,8 @@ class Func:
     def __init__(self, type: FuncType, fn):
         if not isinstance(type, FuncType):
             type = FuncType(*type)
+        if fn is not None and not callable(fn):
+            raise TypeError(f"a host function needs a callable, got {fn!r}")
         self.type = type
         self._fn = fn
         self._c_fn = None  # a C host function (address), with its data pointer
@@ -349,7 +456,9 @@ class Func:
         self._ptr = None  # funcref address (in its store)
         self._store = None
         self._owner = None  # what a native function's data pointer points into
-        self._per_store: dict = {}
+        # store -> this host function's record in it.  Keyed by the store
+        # itself (weakly), never by id(): a freed store's id is reused.
+        self._per_store = weakref.WeakKeyDictionary()
 
     @classmethod
     def _native(cls, type: FuncType, fn_address: int, data: int, owner=None) -> "Func":
@@ -370,7 +479,7 @@ class Func:
         f._fn = None
         f._c_fn = None
         f._c_data = None
-        f._per_store = {}
+        f._per_store = weakref.WeakKeyDictionary()
         f._ptr = ptr
         f._store = store
         f._owner = None
@@ -387,7 +496,7 @@ class Func:
             if self._store is not store:
                 raise LinkError("a function exported by an instance can only be used in that instance's store")
             return self._ptr
-        p = self._per_store.get(id(store))
+        p = self._per_store.get(store)
         if p is None:
             key = self.type.key()
             if self._c_fn is not None:
@@ -400,8 +509,9 @@ class Func:
                                               len(self.type.params), len(self.type.results))
             if not p:
                 raise MemoryError("cannot create a host function")
-            self._per_store[id(store)] = p
+            self._per_store[store] = p
             store._funcs_by_ptr[p] = self
+            _TYPES_BY_ID.setdefault(shim.Funcref.from_address(p).type_id, self.type)
             if self._c_fn is not None:
                 store._keep.append(self)
         return p
@@ -435,7 +545,12 @@ class Func:
 
     def _call_words(self, words: list) -> list:
         t = self.type
-        n = max(len(t.params), len(t.results), 1)
+        # Room for the largest function type of any loaded image: a call
+        # reaches code through a descriptor, and what the buffer must hold is
+        # what that code's trampoline reads and writes.
+        n = max(len(t.params), len(t.results), _MAX_ARITY[0])
+        if len(words) > 2 * n:
+            raise TypeError(f"{len(words)} words for a function of {len(t.params)} parameters")
         buf = (ctypes.c_uint64 * (2 * n))(*words)
         err = shim.Error()
         store = self._store
@@ -488,17 +603,43 @@ _HOST_CB = shim.HOST_CALLBACK(_host_dispatch)
 _HOST_CB_ADDR = ctypes.cast(_HOST_CB, ctypes.c_void_p).value
 
 
+@functools.lru_cache(maxsize=64)
+def _view_type(n: int) -> type:
+    """A ctypes byte array of N bytes whose instances take attributes (a
+    plain ctypes array cannot hold a reference to its owner)."""
+    return type("MemoryBytes", (ctypes.c_ubyte * n,), {})
+
+
+def _limits(what: str, unit: str, lo, hi, limit: int) -> tuple[int, int]:
+    """Checked (min, max) arguments; max None is no maximum (NO_MAX)."""
+    lo = _count(f"{what} minimum", lo)
+    if hi is None:
+        return lo, abi.NO_MAX
+    hi = _count(f"{what} maximum", hi)
+    if lo > hi:
+        raise ValueError(f"{what} minimum ({lo} {unit}) is larger than its maximum ({hi} {unit})")
+    if hi > limit:
+        raise ValueError(f"{what} maximum ({hi} {unit}) is larger than a {what} can be ({limit} {unit})")
+    return lo, hi
+
+
 class Memory:
-    """A linear memory; ``data`` is a writable memoryview of its current bytes."""
+    """A linear memory; ``data`` is a writable memoryview of its current bytes.
+
+    A view stays valid (and keeps the memory alive) as long as it exists,
+    even after the instance, the store and this object are gone; it covers
+    the size the memory had when it was taken (memories never move, so it
+    stays valid when the memory grows: take a new view to see the new pages).
+    """
 
     def __init__(self, min_pages: int, max_pages: int | None = None, *, is64: bool = False, _ptr=None,
                  _store=None):
         self._lib = shim.lib()
         if _ptr is None:
+            lo, hi = _limits("memory", "pages", min_pages, max_pages, 1 << 48 if is64 else 1 << 16)
             err = shim.Error()
             flags = abi.MEMORY_FLAG_64 | abi.MEMORY_FLAG_BOUNDS_CHECKED if is64 else 0
-            _ptr = self._lib.wasmc_memory_new(min_pages, abi.NO_MAX if max_pages is None else max_pages,
-                                              flags, ctypes.byref(err))
+            _ptr = self._lib.wasmc_memory_new(lo, hi, flags, ctypes.byref(err))
             if not _ptr:
                 raise MemoryError(err.text())
             self._owned = True
@@ -530,20 +671,26 @@ class Memory:
         m = self._m
         if not m.size:
             return memoryview(bytearray(0))
-        return memoryview((ctypes.c_ubyte * m.size).from_address(m.base)).cast("B")
+        view = _view_type(m.size).from_address(m.base)
+        view.owner = self  # the memoryview keeps the array, the array keeps this (and so the memory)
+        return memoryview(view).cast("B")
+
+    def _range(self, offset, n: int) -> int:
+        offset = _count("offset", offset)
+        if offset + n > self.data_len:
+            raise IndexError("out of bounds memory access")
+        return self._m.base + offset
 
     def read(self, offset: int, n: int) -> bytes:
-        if offset < 0 or n < 0 or offset + n > self.data_len:
-            raise IndexError("out of bounds memory access")
-        return ctypes.string_at(self._m.base + offset, n)
+        return ctypes.string_at(self._range(offset, _count("length", n)), n)
 
     def write(self, offset: int, data: bytes):
-        if offset < 0 or offset + len(data) > self.data_len:
-            raise IndexError("out of bounds memory access")
-        ctypes.memmove(self._m.base + offset, data, len(data))
+        data = bytes(data)
+        ctypes.memmove(self._range(offset, len(data)), data, len(data))
 
     def grow(self, delta: int) -> int:
-        r = self._lib.wasmc_memory_grow(self._ptr, delta)
+        """Grow by DELTA pages; the old size in pages."""
+        r = self._lib.wasmc_memory_grow(self._ptr, _count("delta", delta))
         if r < 0:
             raise WasmcError("memory cannot grow by that much")
         return r
@@ -558,12 +705,12 @@ class Table:
         if _ptr is None:
             if element not in ("funcref", "externref"):
                 raise ValueError("element must be 'funcref' or 'externref'")
+            lo, hi = _limits("table", "elements", min, max, 1 << 32)
             self._store = store or Store()
             err = shim.Error()
             code = abi.VALTYPE_FUNCREF if element == "funcref" else abi.VALTYPE_EXTERNREF
             iv = _to_bits(element, init, self._store)[0]
-            _ptr = self._lib.wasmc_table_new(code, min, abi.NO_MAX if max is None else max, iv,
-                                             ctypes.byref(err))
+            _ptr = self._lib.wasmc_table_new(code, lo, hi, iv, ctypes.byref(err))
             if not _ptr:
                 raise MemoryError(err.text())
             self._owned = True
@@ -571,7 +718,7 @@ class Table:
             self._store = _store
             self._owned = False
         self._ptr = _ptr
-        self.element = "funcref" if shim.Table.from_address(_ptr).elem_type == abi.VALTYPE_FUNCREF else "externref"
+        self.element = _CODE_NAMES[shim.Table.from_address(_ptr).elem_type]
 
     def __del__(self):
         if getattr(self, "_owned", False) and self._ptr:
@@ -582,17 +729,27 @@ class Table:
     def size(self) -> int:
         return shim.Table.from_address(self._ptr).size
 
+    def _index(self, i) -> int:
+        if isinstance(i, bool) or not isinstance(i, int):
+            raise TypeError(f"a table index must be an int, got {type(i).__name__}")
+        if not 0 <= i < self.size:
+            raise IndexError("out of bounds table access")
+        return i
+
     def get(self, i: int):
         out = ctypes.c_void_p()
-        if not self._lib.wasmc_table_get(self._ptr, i, ctypes.byref(out)):
+        if not self._lib.wasmc_table_get(self._ptr, self._index(i), ctypes.byref(out)):
             raise IndexError("out of bounds table access")
         return _from_bits(self.element, out.value or 0, 0, self._store)
 
     def set(self, i: int, v):
-        if not self._lib.wasmc_table_set(self._ptr, i, _to_bits(self.element, v, self._store)[0]):
+        bits = _to_bits(self.element, v, self._store)[0]
+        if not self._lib.wasmc_table_set(self._ptr, self._index(i), bits):
             raise IndexError("out of bounds table access")
 
     def grow(self, delta: int, init=None) -> int:
+        """Grow by DELTA elements set to INIT; the old size."""
+        delta = _count("delta", delta)
         r = self._lib.wasmc_table_grow(self._ptr, delta, _to_bits(self.element, init, self._store)[0])
         if r < 0:
             raise WasmcError("table cannot grow by that much")
@@ -608,6 +765,8 @@ class Global:
         if _ptr is None:
             if type not in VALTYPES:
                 raise ValueError(f"unknown value type {type!r}")
+            if not isinstance(mutable, bool):
+                raise TypeError(f"mutable must be a bool, got {mutable!r}")
             self._store = store or Store()
             lo, hi = _to_bits(type, value, self._store)
             init = (ctypes.c_uint64 * 2)(lo, hi)
@@ -621,7 +780,7 @@ class Global:
             self._owned = False
         self._ptr = _ptr
         g = shim.Global.from_address(_ptr)
-        self.type = ctypes.string_at(g.key, g.key_len).decode()
+        self.type = _CODE_NAMES[g.valtype]
         self.mutable = bool(g.mutable_)
 
     def __del__(self):
@@ -660,12 +819,17 @@ class Instance:
     """An instantiated module.  ``exports`` maps export names to externs."""
 
     def __init__(self, module: Module, imports: dict | None = None, *, store: Store | None = None):
+        if not isinstance(module, Module):
+            raise TypeError(f"expected a wasmc.Module, got {type(module).__name__}")
+        if store is not None and not isinstance(store, Store):
+            raise TypeError(f"store must be a wasmc.Store, got {type(store).__name__}")
         imports = imports or {}
-        needed = module.imports
+        if not isinstance(imports, Mapping):
+            raise TypeError("imports must map module names to mappings of names to externs")
         externs = []
-        for imp in needed:
-            ext = imports.get(imp["module"], {}).get(imp["name"]) if isinstance(imports.get(imp["module"]), dict) \
-                else None
+        for imp in module.imports:
+            names = imports.get(imp["module"])
+            ext = names.get(imp["name"]) if isinstance(names, Mapping) else None
             if ext is None:
                 raise LinkError(f"unknown import: {imp['module']}::{imp['name']} ({imp['kind']}) was not provided")
             externs.append((imp, ext))
@@ -744,7 +908,7 @@ class _Exports(dict):
                 continue
             kind = e["kind"]
             if kind == "func":
-                x = Func._from_ptr(out.ptr, store, FuncType.from_meta(e["type"]))
+                x = Func._from_ptr(out.ptr, store, _python_functype(e["type"]))
             elif kind == "memory":
                 x = Memory(0, _ptr=out.ptr, _store=store)
             elif kind == "table":
