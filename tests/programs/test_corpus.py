@@ -6,7 +6,11 @@ escape program prove it cannot reach it), the exit status, and the expected
 stdout in corpus/c/expected/<name>.stdout.  Set WASMC_BLESS=1 to rewrite the
 expected files from a run (then read the diff before committing it).  Every
 case runs on this machine and, through ``wasmc run --target ARCH``, on
-aarch64 and riscv64 under qemu-user: the expected output is the same.
+aarch64 and riscv64 under qemu-user: the expected output is the same.  The
+cases that preopen directories (the escape attempts among them) run on this
+machine with each of the shim's path resolvers: openat2 and the component
+walker (``WASMC_WASI_NO_OPENAT2=1``; under qemu-user, which has no openat2,
+the walker is the default anyway).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ CORPUS = Path(__file__).resolve().parents[2] / "corpus" / "c"
 CASES = json.loads((CORPUS / "cases.json").read_text())["cases"]
 
 
-def run_case(case: dict, workdir: Path, arch: str | None = None) -> subprocess.CompletedProcess:
+def run_case(case: dict, workdir: Path, arch: str | None = None,
+             walker: bool = False) -> subprocess.CompletedProcess:
     for d in case.get("dirs", []):
         (workdir / d).mkdir(parents=True, exist_ok=True)
     for rel, text in case.get("files", {}).items():
@@ -37,14 +42,23 @@ def run_case(case: dict, workdir: Path, arch: str | None = None) -> subprocess.C
     for k, v in case.get("env", {}).items():
         cmd += ["--env", f"{k}={v}"]
     cmd += ["--", *case.get("args", [])]
+    env = {k: v for k, v in os.environ.items() if k != "WASMC_WASI_NO_OPENAT2"}
+    if walker:
+        env["WASMC_WASI_NO_OPENAT2"] = "1"
     return subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=300,
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL, env=env)
 
 
-@pytest.mark.parametrize("arch", [None, "aarch64", "riscv64"], ids=["host", "aarch64", "riscv64"])
-@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_corpus_program(case: dict, arch, tmp_path: Path):
-    r = run_case(case, tmp_path, arch)
+RUNS = [("host", None, False), ("host-walker", None, True), ("aarch64", "aarch64", False),
+        ("riscv64", "riscv64", False)]
+#: every case on every run; the walker run only where a directory is preopened
+PARAMS = [pytest.param(case, arch, walker, id=f"{run}-{case['name']}") for run, arch, walker in RUNS
+          for case in CASES if not walker or case.get("dirs")]
+
+
+@pytest.mark.parametrize("case,arch,walker", PARAMS)
+def test_corpus_program(case: dict, arch, walker, tmp_path: Path):
+    r = run_case(case, tmp_path, arch, walker)
     expected = CORPUS / "expected" / f"{case['name']}.stdout"
     if os.environ.get("WASMC_BLESS"):
         expected.parent.mkdir(exist_ok=True)

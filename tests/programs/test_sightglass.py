@@ -63,7 +63,10 @@ def run_program(name: str, opt: int = 2, timeout: int = 900, arch: str | None = 
                           capture_output=True, text=True, timeout=timeout)
 
 
+# Compiling and running one program takes up to about 110 s (ed25519 under
+# qemu-riscv64, two workers); run_program allows 900 s, and so does the test.
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("name", _programs())
 def test_sightglass(name: str):
     shared_dir("sightglass")
@@ -71,6 +74,7 @@ def test_sightglass(name: str):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("arch", ["aarch64", "riscv64"])
 @pytest.mark.parametrize("name", FOREIGN_SAMPLE)
 def test_sightglass_foreign(name: str, arch: str):

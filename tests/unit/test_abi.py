@@ -3,11 +3,11 @@ and every C compiler target must agree with its layout."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
 
+from conftest import require_tool
 from wasmc import abi
 
 
@@ -40,9 +40,7 @@ TRIPLES = {"x86_64": "x86_64-linux-gnu", "aarch64": "aarch64-linux-gnu", "riscv6
 @pytest.mark.parametrize("arch", sorted(TRIPLES))
 def test_c_layout_matches_per_target(arch, tmp_path):
     """The header's _Static_asserts hold for each target's C compiler (clang --target)."""
-    clang = shutil.which("clang")
-    if clang is None:
-        pytest.skip("clang is not installed (make install installs it)")
+    clang = require_tool("clang")
     src = tmp_path / "probe.c"
     src.write_text('#include "wasmc_abi.h"\n#include "wasmc_rt.h"\nint wasmc_probe;\n')
     r = subprocess.run([clang, f"--target={TRIPLES[arch]}", "-ffreestanding", "-std=c11", "-fsyntax-only",
