@@ -5,8 +5,9 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 # Debian packages the tests and tools use: clang/lld/wasi-libc/libclang-rt-dev-wasm32
 # build the corpus C programs to wasm32-wasi, wabt/binaryen inspect modules,
-# qemu-user runs the foreign-architecture slices, hyperfine times benchmarks.
-APT_PACKAGES := gcc make clang lld wasi-libc libclang-rt-dev-wasm32 wabt binaryen qemu-user hyperfine
+# qemu-user runs the foreign-architecture slices, hyperfine times benchmarks,
+# docker-registry (the CNCF distribution server) is the OCI registry of the push/pull tests.
+APT_PACKAGES := gcc make clang lld wasi-libc libclang-rt-dev-wasm32 wabt binaryen qemu-user hyperfine docker-registry
 # Worker processes for the test suite (pytest-xdist); `auto` = one per core.
 JOBS ?= auto
 

@@ -371,8 +371,21 @@ _RUN_OPTIONS = [
                  help="run the slice for ARCH (another architecture runs under qemu-user)"),
     click.option("--tier", metavar="NAME", help="run this tier's slice (default: the best this CPU has; "
                  "also WASMC_TIER)"),
+    click.option("--trust", "trust", multiple=True, type=click.Path(), metavar="KEY.pub",
+                 help="run only artifacts signed by this key (also WASMC_TRUST and ~/.config/wasmc/trusted-keys)"),
     click.argument("args", nargs=-1),
 ]
+
+
+def _registry_options(f):
+    """--plain-http, --username, --password-stdin (push, pull, exec, run)."""
+    for opt in reversed([
+        click.option("--plain-http", is_flag=True, help="talk HTTP, not HTTPS, to the registry"),
+        click.option("--username", metavar="USER", help="registry user (default: ~/.docker/config.json)"),
+        click.option("--password-stdin", is_flag=True, help="read the registry password from standard input"),
+    ]):
+        f = opt(f)
+    return f
 
 
 def _run_options(f):
@@ -382,29 +395,131 @@ def _run_options(f):
 
 
 @cli.command(name="exec", context_settings={"ignore_unknown_options": False})
-@click.argument("file", type=click.Path())
+@click.argument("file", metavar="FILE|oci://REF")
 @_run_options
-def exec_(file, invoke, preloads, dirs, envs, inherit_env, listens, timeout, arch, tier, args):
-    """Run a built artifact FILE.wasmu (never loads the compiler)."""
+@_registry_options
+def exec_(file, invoke, preloads, dirs, envs, inherit_env, listens, timeout, arch, tier, trust, plain_http, username,
+          password_stdin, args):
+    """Run a built artifact FILE.wasmu, or one pulled from a registry (never loads the compiler)."""
     from .runtime.api import Module
 
-    check_input(file, MAX_ARTIFACT_SIZE)
-    if _foreign(arch):
-        return _exec_foreign(file, arch, tier, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args)
-    _run(Module.load(file, tier=tier), file, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args)
+    inputs = _Inputs(trust, plain_http, username, password_stdin)
+    foreign = _foreign(arch)
+    path = inputs.local(file, arch if foreign else None, tier)
+    check_input(path, MAX_ARTIFACT_SIZE)
+    if foreign:
+        return _exec_foreign(path, arch, tier, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args,
+                             argv0=_argv0(file), inputs=inputs)
+    inputs.check(path, tier=tier)
+    _run(Module.load(path, tier=tier), _argv0(file), invoke, preloads, dirs, envs, inherit_env, listens, timeout,
+         args, inputs)
 
 
 @cli.command()
-@click.argument("file", type=click.Path())
+@click.argument("file", metavar="FILE|oci://REF")
 @click.option("-O", "opt_level", type=click.IntRange(0, 3), default=2, show_default=True)
 @_run_options
-def run(file, opt_level, invoke, preloads, dirs, envs, inherit_env, listens, timeout, arch, tier, args):
-    """Compile FILE.wasm (through the cache) and run it (a .wasmu runs as with exec)."""
+@_registry_options
+def run(file, opt_level, invoke, preloads, dirs, envs, inherit_env, listens, timeout, arch, tier, trust, plain_http,
+        username, password_stdin, args):
+    """Compile FILE.wasm (through the cache) and run it (a .wasmu or oci://REF runs as with exec)."""
+    inputs = _Inputs(trust, plain_http, username, password_stdin)
     if _foreign(arch):
-        path = _artifact_for(file, opt_level, arch)
+        path = _artifact_for(file, opt_level, arch, inputs, tier)
         return _exec_foreign(path, arch, tier, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args,
-                             argv0=os.path.basename(file))
-    _run(_load_any(file, opt_level, tier), file, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args)
+                             argv0=_argv0(file), inputs=inputs)
+    _run(_load_any(file, opt_level, tier, inputs), _argv0(file), invoke, preloads, dirs, envs, inherit_env, listens,
+         timeout, args, inputs)
+
+
+def _argv0(file: str) -> str:
+    """The guest's argv[0]: the file's name, or the repository's for oci://REF."""
+    if _is_reference(file):
+        return file.rsplit("/", 1)[-1].split("@")[0].split(":")[0]
+    return os.path.basename(file)
+
+
+def _is_reference(arg) -> bool:
+    """registry.is_reference, without importing the registry code (exec FILE)."""
+    return isinstance(arg, str) and arg.startswith("oci://")
+
+
+class _Inputs:
+    """Where exec and run get artifacts (files, or oci:// references pulled
+    through the local store) and whose signatures they must carry."""
+
+    def __init__(self, trust=(), plain_http=False, username=None, password_stdin=False):
+        self.trust = trust
+        self.registry = (plain_http, username, password_stdin)
+        self._trusted = None
+        self._password = None
+        self._shown = {}  # local path -> the oci:// reference it came from
+
+    def trusted(self) -> list:
+        """The trust list (--trust, WASMC_TRUST, the config file); empty: no policy."""
+        if self._trusted is None:
+            from . import signing
+
+            self._trusted = signing.trust_list(self.trust)
+        return self._trusted
+
+    def local(self, arg: str, arch: str | None = None, tier: str | None = None) -> str:
+        """ARG if it is a path; for oci://REF, the artifact pulled (ARCH's
+        slices, or this machine's best) into the local store."""
+        if not _is_reference(arg):
+            return arg
+        from . import registry
+
+        client = self.client(arg)
+        path = registry.cached_artifact(client, registry.pull(client, arch=arch, tier=tier if arch is None else None))
+        self._shown[path] = arg
+        return path
+
+    def client(self, ref_text: str):
+        return _client(ref_text, *self.registry, password=self._read_password())
+
+    def _read_password(self):
+        if self.registry[2] and self._password is None:
+            self._password = _stdin_password()
+        return self._password
+
+    def check(self, path: str, arch: str | None = None, tier: str | None = None) -> None:
+        """Refuse PATH (before anything is mapped) unless the slice that will
+        run is signed by a trusted key; nothing to do without a trust list."""
+        if not self.trusted():
+            return
+        from . import signing
+
+        hwcap = None
+        if arch is not None:
+            from .runtime.foreign import emulated_hwcap
+
+            hwcap = emulated_hwcap(arch)
+        signing.require(path, self.trusted(), arch, tier, hwcap, shown=self._shown.get(path))
+
+
+def _stdin_password() -> str:
+    line = sys.stdin.readline() if sys.stdin is not None else ""
+    if not line:
+        raise click.UsageError("--password-stdin: nothing to read on the standard input")
+    return line.rstrip("\r\n")
+
+
+def _client(ref_text: str, plain_http: bool, username, password_stdin: bool, password=None):
+    """A registry client for REF_TEXT with the command's credentials."""
+    from . import registry
+
+    try:
+        ref = registry.parse_reference(ref_text)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    if password_stdin and username is None:
+        raise click.UsageError("--password-stdin needs --username")
+    if username is not None and password is None:
+        if not password_stdin:
+            raise click.UsageError("--username needs --password-stdin (a password is never an argument)")
+        password = _stdin_password()
+    return registry.Client(ref, plain_http=plain_http, username=username, password=password)
 
 
 def _foreign(arch: str | None) -> bool:
@@ -421,12 +536,17 @@ def _foreign(arch: str | None) -> bool:
     return host is None or host.name != arch
 
 
-def _artifact_for(path: str, opt_level: int, arch: str | None = None) -> str:
-    """PATH if it is an artifact; a .wasm is compiled through the cache (for
-    ARCH's baseline tier, or this machine's best)."""
+def _artifact_for(path: str, opt_level: int, arch: str | None = None, inputs: _Inputs | None = None,
+                  tier: str | None = None) -> str:
+    """PATH if it is an artifact (oci://REF: pulled), checked against the
+    trust list; a .wasm is compiled through the cache (for ARCH's baseline
+    tier, or this machine's best): code this machine's compiler made."""
     from .container import MAGIC
 
+    inputs = inputs or _Inputs()
+    path = inputs.local(path, arch, tier)
     if read_input(path, MAX_ARTIFACT_SIZE, count=len(MAGIC)) == MAGIC:
+        inputs.check(path, arch, tier)
         return path
     data = read_input(path, MAX_WASM_SIZE)
     from .compile.cache import compile_cached
@@ -442,9 +562,12 @@ def _artifact_for(path: str, opt_level: int, arch: str | None = None) -> str:
     return pin(compile_cached(data, opt_level=opt_level, source_name=path, slice_specs=[(t, t.tier())]))
 
 
-def _exec_foreign(file, arch, tier, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args, argv0=None):
+def _exec_foreign(file, arch, tier, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args, argv0=None,
+                  inputs=None):
     from .runtime import foreign
 
+    inputs = inputs or _Inputs()
+    inputs.check(file, arch, tier)
     opts = []
     if invoke is not None:
         opts += ["--invoke", invoke]
@@ -463,18 +586,19 @@ def _exec_foreign(file, arch, tier, invoke, preloads, dirs, envs, inherit_env, l
         name, sep, path = p.partition("=")
         if not sep or not name or not path:
             raise click.UsageError(f"--preload expects NAME=FILE, got {p!r}")
-        pre.append((name, _artifact_for(path, 2, arch)))
+        pre.append((name, _artifact_for(path, 2, arch, inputs)))
     foreign.exec_slice(file, arch, tier, argv0 or os.path.basename(file), opts, list(args), pre)
 
 
-def _load_any(path: str, opt_level: int = 2, tier: str | None = None):
-    """A module from a .wasmu artifact, or from a .wasm compiled through the cache."""
+def _load_any(path: str, opt_level: int = 2, tier: str | None = None, inputs: _Inputs | None = None):
+    """A module from a .wasmu artifact (a file or oci://REF), or from a .wasm
+    compiled through the cache."""
     from .runtime.api import Module
 
-    return Module.load(_artifact_for(path, opt_level), tier=tier)
+    return Module.load(_artifact_for(path, opt_level, None, inputs, tier), tier=tier)
 
 
-def _run(module, file, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args):
+def _run(module, name, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args, inputs=None):
     import signal
 
     from .runtime.api import Instance, Store
@@ -499,7 +623,7 @@ def _run(module, file, invoke, preloads, dirs, envs, inherit_env, listens, timeo
     needs_wasi = any(i["module"].startswith("wasi_") for i in module.imports)
     sockets = [_listen(a) for a in listens]
     if needs_wasi or dirs or envs or inherit_env or sockets:
-        cfg = WasiConfig(argv=[os.path.basename(file), *args], env=_env(envs, inherit_env),
+        cfg = WasiConfig(argv=[name, *args], env=_env(envs, inherit_env),
                          preopens=[_preopen(d) for d in dirs], sockets=sockets)
         wasi = link_wasi(cfg, store, imports)
         for s in sockets:
@@ -508,7 +632,7 @@ def _run(module, file, invoke, preloads, dirs, envs, inherit_env, listens, timeo
         name, sep, path = p.partition("=")
         if not sep or not name or not path:
             raise click.UsageError(f"--preload expects NAME=FILE, got {p!r}")
-        pre = Instance(_load_any(path), imports, store=store)
+        pre = Instance(_load_any(path, inputs=inputs), imports, store=store)
         imports[name] = dict(pre.exports)
     try:
         inst = Instance(module, imports, store=store)
@@ -713,6 +837,99 @@ def _compile_added(art, app: str, spec: str, jobs: int) -> list:
     with _progress() as progress:
         return compile_slices(module, _slice_specs(spec, "slices add"), BuildOptions(opt_level=level, jobs=jobs),
                               progress)
+
+
+# --- distribution: registries and signatures (docs/distribution.md) ---------------------
+
+@cli.command()
+@click.argument("app", type=click.Path())
+@click.argument("ref", metavar="REGISTRY/REPO[:TAG]")
+@_registry_options
+def push(app, ref, plain_http, username, password_stdin):
+    """Push APP.wasmu to a registry: an OCI index with one manifest per slice."""
+    from . import registry
+
+    check_input(app, MAX_ARTIFACT_SIZE)
+    client = _client(ref, plain_http, username, password_stdin)
+    digest = registry.push(client, app)
+    st = client.stats
+    _out(f"pushed {client.ref} ({', '.join(st.slices)}): {digest}; {st.blobs_sent} blobs sent "
+         f"({st.bytes_sent} bytes), {st.blobs_present} already there")
+
+
+@cli.command()
+@click.argument("ref", metavar="REGISTRY/REPO[:TAG|@DIGEST]")
+@click.option("-o", "--output", type=click.Path(), help="output file (default: REPO.wasmu here)")
+@click.option("--target", "target", metavar="ARCH[:TIER]",
+              help="that architecture's slices (or one slice) instead of this machine's best")
+@click.option("--all", "every", is_flag=True, help="every slice: the pushed file, byte for byte")
+@_registry_options
+def pull(ref, output, target, every, plain_http, username, password_stdin):
+    """Pull an artifact: by default only the slice this machine runs best."""
+    from . import registry
+    from .container import write_atomic
+
+    if every and target:
+        raise click.UsageError("--all and --target exclude each other")
+    arch = tier = None
+    if target:
+        from . import targets
+
+        arch, sep, tier = target.partition(":")
+        try:
+            t = targets.get(arch)
+            if sep:
+                t.tier(tier)
+        except KeyError as e:
+            raise click.UsageError(f"--target: {e.args[0]}") from None
+        tier = tier or None
+    client = _client(ref, plain_http, username, password_stdin)
+    data = registry.pull(client, arch=arch, tier=tier, every=every)
+    out = output or client.ref.repository.rsplit("/", 1)[-1] + ".wasmu"
+    write_atomic(out, data)
+    st = client.stats
+    _out(f"pulled {client.ref} ({', '.join(st.slices)}) to {out} ({len(data)} bytes): {st.blobs_fetched} blobs "
+         f"fetched ({st.bytes_fetched} bytes), {st.blobs_cached} from the local store, "
+         f"{st.manifest_bytes} bytes of manifests")
+
+
+@cli.command()
+@click.argument("name")
+def keygen(name):
+    """Write an Ed25519 key pair: NAME.key (private, mode 0600) and NAME.pub."""
+    from . import signing
+
+    key, pub = signing.keygen(name)
+    _out(f"wrote {key} (private: keep it secret) and {pub}")
+
+
+@cli.command()
+@click.argument("app", type=click.Path())
+@click.option("--key", "key_file", required=True, type=click.Path(), metavar="NAME.key", help="the private key")
+@click.option("-o", "--output", type=click.Path(), help="write here instead of replacing APP")
+def sign(app, key_file, output):
+    """Sign every slice of APP (Ed25519 over the metadata; docs/container.md)."""
+    from . import container, signing
+
+    key = signing.load_private(key_file)
+    check_input(app, MAX_ARTIFACT_SIZE)
+    container.write_atomic(output or app, signing.sign(container.load(app), key))
+
+
+@cli.command()
+@click.argument("app", type=click.Path())
+@click.option("--trust", "trust", multiple=True, type=click.Path(), metavar="NAME.pub",
+              help="a trusted public key (also WASMC_TRUST and ~/.config/wasmc/trusted-keys)")
+def verify(app, trust):
+    """Check that every slice of APP is signed by a trusted key (exit 11 if not)."""
+    from . import container, signing
+
+    keys = signing.trust_list(trust)
+    if not keys:
+        raise click.UsageError("no trusted key: give --trust NAME.pub (or set WASMC_TRUST)")
+    check_input(app, MAX_ARTIFACT_SIZE)
+    for name, key in signing.verify(container.load(app), keys):
+        _out(f"{name}\tsigned by {key.name} (key {key.key_id[:16]})")
 
 
 @cli.command(name="spec-test")

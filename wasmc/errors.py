@@ -18,6 +18,12 @@ part of the interface: scripts depend on them, so never renumber.
     9    I/O error (missing, unreadable, non-regular or too large input;
          cannot write the output or the standard output)
     10   compile error (LLVM or the linker failed on valid input)
+    11   untrusted artifact (unsigned, not signed by a trusted key, a
+         signature that does not verify, or a key file that is no key)
+    12   registry error (unreachable, TLS, protocol, a blob or manifest
+         that does not match its digest)
+    13   the registry refused the credentials (or asked for some)
+    14   no such repository, tag or digest in the registry
     134  the guest trapped (same value as wasmtime: 128 + SIGABRT)
 
 It also holds read_input/check_input: every way reading an input file can
@@ -121,6 +127,34 @@ class CompileError(WasmcError):
 
     exit_code = 10
     label = "compile error"
+
+
+class SignatureError(WasmcError):
+    """An artifact is not signed by a trusted key, or a key cannot be used (wasmc/signing.py)."""
+
+    exit_code = 11
+    label = "untrusted artifact"
+
+
+class RegistryError(WasmcError):
+    """An OCI registry could not be used (wasmc/registry.py)."""
+
+    exit_code = 12
+    label = "registry error"
+
+
+class RegistryAuthError(RegistryError):
+    """The registry refused the credentials, or asked for some and none were given."""
+
+    exit_code = 13
+    label = "registry authentication failed"
+
+
+class NotFoundError(RegistryError):
+    """The registry has no such repository, tag or digest."""
+
+    exit_code = 14
+    label = "not found"
 
 
 class Trap(WasmcError):

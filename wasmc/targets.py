@@ -44,6 +44,7 @@ class Target:
     # (lowering then probes the last byte of every multi-byte store first).
     partial_store_faults: bool = True
     calling_convention: str = "ccc"  # of every Wasm function (compile/lower/calls.py)
+    oci_architecture: str = ""  # its name in an OCI platform (GOARCH spelling; default: name)
 
     def tier(self, name: str | None = None) -> Tier:
         if name is None:
@@ -67,7 +68,8 @@ def _load(path: Path) -> Target:
     )
     return Target(d["name"], d["triple"], int(d["elf_machine"]), d.get("abiname", ""),
                   tuple(d["machine_names"]), d["zig_target"], d.get("qemu", ""), tiers,
-                  tuple(d.get("llvm_options", ())), bool(d["partial_store_faults"]), d["calling_convention"])
+                  tuple(d.get("llvm_options", ())), bool(d["partial_store_faults"]), d["calling_convention"],
+                  d.get("oci_architecture", d["name"]))
 
 
 @functools.cache

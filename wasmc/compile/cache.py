@@ -27,16 +27,9 @@ import tempfile
 from pathlib import Path
 
 from .. import container, targets
+from ..userdirs import cache_dir
 from ..errors import ArtifactError, FileError
 from .driver import BuildOptions, build, cache_key
-
-
-def cache_dir() -> Path:
-    d = os.environ.get("WASMC_CACHE_DIR")
-    if d:
-        return Path(d)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "wasmc"
 
 
 def host_slice_specs():
