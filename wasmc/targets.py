@@ -16,7 +16,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-TARGETS_DIR = Path(__file__).resolve().parent.parent / "targets"
+# An installed wheel carries them as package data (setup.py); a checkout
+# (and an editable install) reads them next to the package.
+_PACKAGED = Path(__file__).resolve().parent / "_data" / "targets"
+TARGETS_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parent.parent / "targets"
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,10 @@ from .. import targets
 from ..errors import WasmcError
 
 ROOT = Path(__file__).resolve().parents[2]
-SHIM = ROOT / "runtime-shim"
+# The runtime's C sources: in a checkout, runtime-shim/; in an installed
+# wheel, the copy setup.py puts into the package.
+_PACKAGED = Path(__file__).resolve().parent.parent / "_data" / "runtime-shim"
+SHIM = _PACKAGED if _PACKAGED.is_dir() else ROOT / "runtime-shim"
 OUT = Path(__file__).resolve().parent.parent / "_native"
 
 # -O2 with frame pointers (traps record backtraces by walking them);
