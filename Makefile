@@ -60,4 +60,4 @@ corpus:
 	for d in corpus/c tests/programs/guests; do (cd $$d && for f in *.c; do \
 	  clang --target=wasm32-wasi --sysroot=/usr -O2 -Wall -Wl,--strip-debug $$f -o $${f%.c}.wasm || exit 1; \
 	  done) || exit 1; done
-	cd corpus/wat && for f in *.wat; do wat2wasm --debug-names $$f -o $${f%.wat}.wasm || exit 1; done
+	cd corpus/wat && for f in *.wat; do wat2wasm --enable-all --debug-names $$f -o $${f%.wat}.wasm || exit 1; done

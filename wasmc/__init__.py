@@ -9,23 +9,24 @@ from __future__ import annotations
 
 from .errors import (
     ArtifactError, CompileError, FileError, InstantiationError, LinkError, MalformedError,
-    NoSliceError, Trap, UnsupportedError, ValidationError, WasmcError, WasmError,
+    NoSliceError, ResourceLimitError, Trap, UnsupportedError, ValidationError, WasmcError, WasmError,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "validate", "Store", "Module", "Instance", "Func", "FuncType", "Memory", "Table", "Global", "Exit",
+    "validate", "Store", "StoreLimits", "Module", "Instance", "Func", "FuncType", "Memory", "Table", "Global", "Tag", "Exit",
+    "WasmException",
     "WasiConfig", "link_wasi", "WasmcError", "WasmError", "MalformedError", "ValidationError", "UnsupportedError",
-    "LinkError", "InstantiationError", "ArtifactError", "NoSliceError", "FileError", "CompileError",
+    "LinkError", "InstantiationError", "ResourceLimitError", "ArtifactError", "NoSliceError", "FileError", "CompileError",
     "Trap",
 ]
 
 
 _LAZY = {
-    "Store": "runtime.api", "Module": "runtime.api", "Instance": "runtime.api", "Func": "runtime.api",
+    "Store": "runtime.api", "StoreLimits": "runtime.api", "Module": "runtime.api", "Instance": "runtime.api", "Func": "runtime.api",
     "FuncType": "runtime.api", "Memory": "runtime.api", "Table": "runtime.api", "Global": "runtime.api",
-    "Exit": "runtime.api", "WasiConfig": "runtime.wasi", "link_wasi": "runtime.wasi",
+    "Tag": "runtime.api", "Exit": "runtime.api", "WasmException": "runtime.api", "WasiConfig": "runtime.wasi", "link_wasi": "runtime.wasi",
 }
 
 

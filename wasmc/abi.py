@@ -21,7 +21,8 @@ Contents
 * ``ABI_VERSION``: a hash of everything above, stamped into every image and
   checked by the shim; it changes exactly when the ABI does.
 * ``HOST_STRUCTS``: the records of the shim's C API (``wasmc_error``,
-  ``wasmc_extern``, ``wasmc_global``, ``wasmc_extern_type``).  Compiled code
+  ``wasmc_extern``, ``wasmc_global``, ``wasmc_extern_type``,
+  ``wasmc_store_limits``).  Compiled code
   never sees them, so they are rendered after the hashed part and do not
   change ``ABI_VERSION``; the ctypes mirrors in ``runtime/shim.py`` are
   generated from them (and from the runtime records above).
@@ -183,9 +184,36 @@ def _c_field(f: Field) -> str:
 
 LIMITS = Struct("wasmc_limits", "Per-thread execution limits, shared by every instance entered on that thread.", (
     Field("stack_limit", "uptr", "lowest stack address guest code may use; prologues trap below it"),
-    Field("fuel", "i64", "reserved for fuel metering (not consumed yet)"),
+    Field("fuel", "i64", "fuel left: code built with fuel metering (IMAGE_FLAG_FUEL) subtracts what it "
+          "runs and traps 'out of fuel' at a function entry or loop header when it is <= 0"),
     Field("interrupt", "u64", "non-zero: an interrupt is pending; guest code traps with "
           "'interrupted' (host-call adapters check it after every host call)"),
+    Field("eh_top", "ptr", "innermost exception-handler record of guest code (EH_RECORD_*), or what "
+          "the current entry started with"),
+    Field("exn", "ptr", "the exception being delivered to a handler (struct wasmc_exn *)"),
+    Field("args", "ptr", "ARGS_SLOTS VAL slots: arguments and results that the 'uniform' calling "
+          "convention (riscv64) passes in memory"),
+))
+
+#: Exception-handler record, in the frame of a function with a try block: a
+#: C library jmp_buf (the shim asserts it fits) and, at EH_RECORD_PREV, the
+#: record it was pushed on (compile/lower/eh.py).
+EH_RECORD_SIZE = 512
+EH_RECORD_PREV = EH_RECORD_SIZE - PTR
+
+#: Size of limits->args, in VAL slots: a function type has at most this many
+#: parameters or results passed in memory by the uniform convention.
+ARGS_SLOTS = 1024
+
+TAG = Struct("wasmc_tag", "An exception tag instance (its identity is its address).", (
+    Field("type_id", "u32", "canonical type id of the tag's function type"),
+    Field("nparams", "u32", "payload values of its exceptions"),
+))
+
+EXN = Struct("wasmc_exn", "An exception: its tag and, after this header, nvalues VAL slots of payload.", (
+    Field("tag", "struct wasmc_tag *", ""),
+    Field("nvalues", "u32", ""),
+    Field("flags", "u32", ""),
 ))
 
 MEMORY = Struct("wasmc_memory", "A linear memory. Its base never moves: 32-bit memories live in a "
@@ -290,12 +318,13 @@ class VMOffsets:
     6. ``funcref_ptrs``: ``struct wasmc_funcref *[nfuncs]``, the array
        ``vmctx->funcrefs`` points at (imported first).
     7. ``type_id_array``: ``uint32_t[ntypes]`` (``vmctx->type_ids`` points here).
+    8. ``tags``: ``struct wasmc_tag *[ntags]`` (8-aligned; imported first).
     """
 
     MEMORY_ENTRY = 16
 
     def __init__(self, nmemories: int, ntables: int, nimported_globals: int, nglobals: int,
-                 ndefined_funcs: int, nfuncs: int, ntypes: int):
+                 ndefined_funcs: int, nfuncs: int, ntypes: int, ntags: int = 0):
         off = VMCTX.size
         self.memories = off
         off += nmemories * self.MEMORY_ENTRY
@@ -312,6 +341,9 @@ class VMOffsets:
         off += nfuncs * PTR
         self.type_id_array = off
         off += ntypes * 4
+        off = (off + PTR - 1) // PTR * PTR
+        self.tags = off
+        off += ntags * PTR
         self.size = (off + 15) // 16 * 16
 
     def memory_base(self, i: int) -> int:
@@ -334,6 +366,9 @@ class VMOffsets:
 
     def funcref_ptr(self, i: int) -> int:
         return self.funcref_ptrs + i * PTR
+
+    def tag(self, i: int) -> int:
+        return self.tags + i * PTR
 
 
 def func_type_key(params, results) -> bytes:
@@ -380,6 +415,9 @@ TRAPS = (
     TrapCode("ALLOCATION", 21, "allocation too large"),
     TrapCode("INTERRUPT", 22, "interrupted"),
     TrapCode("MISALIGNED", 23, "misaligned memory access"),
+    TrapCode("NULL_EXCEPTION", 24, "null exception reference"),
+    TrapCode("EXCEPTION", 25, "exception"),  # a host function's status: throw limits->exn
+    TrapCode("OUT_OF_FUEL", 26, "out of fuel"),
 )
 TRAP_BY_NAME = {t.name: t for t in TRAPS}
 TRAP_BY_CODE = {t.code: t for t in TRAPS}
@@ -420,6 +458,9 @@ BUILTINS = (
     Builtin("elem_drop", "void", ("ptr", "u32"), "elem.drop SEG"),
     Builtin("host_trap", "void", ("ptr", "u32"),
             "a host function returned non-zero STATUS: raise it (never returns)"),
+    Builtin("setjmp", "i32", ("ptr",), "the C library's _setjmp, for handler records (eh.py)"),
+    Builtin("exn_new", "ptr", ("ptr", "ptr"), "a new exception of tag TAG (payload slots to fill)"),
+    Builtin("throw", "void", ("ptr", "ptr"), "throw EXN to the innermost handler (never returns)"),
 )
 BUILTIN_INDEX = {b.name: i for i, b in enumerate(BUILTINS)}
 
@@ -466,10 +507,12 @@ IMAGE_HEADER = Struct("wasmc_image_header", "Start of every image: what the shim
            ("init_globals", "code offset of void init_globals(vmctx), or 0"),
            ("strings", "offset of the string blob"), ("strings_size", ""),
            ("module_name", "string offset of the module's name, or NO_INDEX"),
-           ("ntags", ""), ("nimported_tags", "")),
+           ("ntags", ""), ("nimported_tags", ""), ("tags", "offset of TAG_DESC[ntags]"),
+           ("vm_tags", "VMOffsets.tags")),
 ))
 
 IMAGE_FLAG_GUARD_PAGES = 1  # 32-bit memories rely on an 8 GiB reservation (no bounds checks)
+IMAGE_FLAG_FUEL = 2  # built with fuel metering: its code consumes limits->fuel (compile/lower/fuel.py)
 
 TYPE_DESC = Struct("wasmc_type_desc", "One entry of the type section.", _u32s(
     ("kind", "TYPE_KIND_*"), ("nparams", ""), ("nresults", ""),
@@ -512,6 +555,10 @@ GLOBAL_DESC = Struct("wasmc_global_desc", "One global.", _u32s(
     ("key", "string offset of the value type's key (typed references)"), ("key_len", ""),
 ))
 
+TAG_DESC = Struct("wasmc_tag_desc", "One tag (imported ones describe the required type).", _u32s(
+    ("type", "type index (a function type with no results)"),
+))
+
 EXPORT_DESC = Struct("wasmc_export_desc", "One export.", _u32s(
     ("kind", "EXTERN_*"), ("index", ""), ("name", "string offset"), ("name_len", ""),
 ))
@@ -533,8 +580,8 @@ DATA_DESC = Struct("wasmc_data_desc", "One data segment.", _u32s(
 ))
 
 DESCRIPTOR_STRUCTS = (IMAGE_HEADER, TYPE_DESC, IMPORT_DESC, FUNC_DESC, TABLE_DESC, MEMORY_DESC,
-                      GLOBAL_DESC, EXPORT_DESC, ELEM_DESC, DATA_DESC)
-RUNTIME_STRUCTS = (LIMITS, MEMORY, TABLE, FUNCREF, HOSTFUNC, VMCTX)
+                      GLOBAL_DESC, TAG_DESC, EXPORT_DESC, ELEM_DESC, DATA_DESC)
+RUNTIME_STRUCTS = (LIMITS, MEMORY, TABLE, FUNCREF, HOSTFUNC, TAG, EXN, VMCTX)
 
 # ---------------------------------------------------------------------------
 # The shim's C API records (wasmc_rt.h's calls take and fill them).  Compiled
@@ -554,6 +601,7 @@ ERROR_KINDS = (
     ("WASMC_ERR_TRAP", 3, "guest code trapped (trap holds the code)"),
     ("WASMC_ERR_RESOURCE", 4, "out of memory / address space"),
     ("WASMC_ERR_USAGE", 5, "API misuse (e.g. a store entered from two threads)"),
+    ("WASMC_ERR_LIMIT", 6, "instantiation needs more than a store's limits allow (wasmc_store_set_limits)"),
 )
 
 
@@ -574,6 +622,7 @@ ERROR = Struct("wasmc_error", "What a call that failed reports.", (
     Field("trap", "i32", "WASMC_TRAP_* when kind == WASMC_ERR_TRAP"),
     Field("nframes", "u32", "frames recorded"),
     Field("pad", "u32", ""),
+    Field("exn", "ptr", "trap UNCAUGHT_EXCEPTION: the exception (struct wasmc_exn *, owned by the store)"),
     Field("frames", f"wasmc_frame[{MAX_FRAMES}]", "innermost first"),
     Field("message", "char[512]", "one line, NUL-terminated"),
 ))
@@ -581,7 +630,7 @@ ERROR = Struct("wasmc_error", "What a call that failed reports.", (
 EXTERN = Struct("wasmc_extern", "An extern passed as an import or obtained from an export.", (
     Field("kind", "u32", "EXTERN_*"),
     Field("pad", "u32", ""),
-    Field("ptr", "ptr", "wasmc_funcref *, wasmc_table *, wasmc_memory * or wasmc_global *"),
+    Field("ptr", "ptr", "wasmc_funcref *, wasmc_table *, wasmc_memory *, wasmc_global * or wasmc_tag *"),
 ))
 
 GLOBAL = Struct("wasmc_global", "A global.  value points at where the value lives: storage for a "
@@ -622,15 +671,27 @@ EXTERN_TYPE = Struct("wasmc_extern_type", "One import, export or function type o
     Field("max", "u64", "NO_MAX if none"),
 ))
 
-HOST_STRUCTS = (FRAME, ERROR, EXTERN, GLOBAL, EXTERN_TYPE)
+STORE_LIMITS = Struct("wasmc_store_limits", "A store's resource limits, as wasmtime's StoreLimits (NO_MAX: "
+                      "none).  Growth beyond one fails as the spec allows (memory.grow and table.grow "
+                      "return -1); instantiation that needs more fails with WASMC_ERR_LIMIT.", (
+    Field("memory_size", "u64", "bytes one linear memory may have"),
+    Field("table_elements", "u64", "elements one table may have"),
+    Field("instances", "u64", "instances the store may hold"),
+    Field("tables", "u64", "tables its instances may define, together"),
+    Field("memories", "u64", "memories its instances may define, together"),
+))
+
+HOST_STRUCTS = (FRAME, ERROR, EXTERN, GLOBAL, EXTERN_TYPE, STORE_LIMITS)
 
 _CONSTANTS = (
     ("PTR_SIZE", PTR), ("VAL_SIZE", VAL_SIZE), ("PAGE_SIZE", PAGE_SIZE),
     ("VMCTX_MAGIC", VMCTX_MAGIC), ("IMAGE_MAGIC", IMAGE_MAGIC), ("NO_INDEX", NO_INDEX),
-    ("NO_MAX", NO_MAX), ("RESERVATION", RESERVATION),
+    ("NO_MAX", NO_MAX), ("RESERVATION", RESERVATION), ("EH_RECORD_SIZE", EH_RECORD_SIZE),
+    ("EH_RECORD_PREV", EH_RECORD_PREV), ("ARGS_SLOTS", ARGS_SLOTS),
     ("VMCTX_FLAG_HAS_MEMORY0", VMCTX_FLAG_HAS_MEMORY0), ("MEMORY_FLAG_64", MEMORY_FLAG_64), ("MEMORY_FLAG_BOUNDS_CHECKED", MEMORY_FLAG_BOUNDS_CHECKED),
     ("MEMORY_FLAG_SHARED", MEMORY_FLAG_SHARED), ("TABLE_FLAG_64", TABLE_FLAG_64),
     ("FUNCREF_FLAG_HOST", FUNCREF_FLAG_HOST), ("IMAGE_FLAG_GUARD_PAGES", IMAGE_FLAG_GUARD_PAGES),
+    ("IMAGE_FLAG_FUEL", IMAGE_FLAG_FUEL),
     ("VALTYPE_I32", VALTYPE_I32), ("VALTYPE_I64", VALTYPE_I64), ("VALTYPE_F32", VALTYPE_F32),
     ("VALTYPE_F64", VALTYPE_F64), ("VALTYPE_V128", VALTYPE_V128),
     ("VALTYPE_FUNCREF", VALTYPE_FUNCREF), ("VALTYPE_EXTERNREF", VALTYPE_EXTERNREF),
@@ -698,6 +759,8 @@ def _render_body() -> str:
         w(f"    WASMC_TRAP_{t.name} = {t.code}, /* {t.message} */")
     w("} wasmc_trap;")
     w(f"#define WASMC_TRAP_COUNT {len(TRAPS)}")
+    w("/* The messages, indexed by trap code (the spec interpreter's wording). */")
+    w("#define WASMC_TRAP_MESSAGES { " + ", ".join(f'"{t.message}"' for t in TRAPS) + " }")
     w("")
     w("/* One value slot: parameters and results of array calls and host calls. */")
     w("typedef union wasmc_val {")

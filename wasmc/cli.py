@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+import typing
 from pathlib import Path
 
 import click
@@ -219,7 +220,9 @@ def _output_path(file: str, output: str | None, suffix: str) -> str:
               help="with --exe: the architecture (an ARCH alone: its baseline tier)")
 @click.option("-j", "--jobs", type=int, default=0, help="worker processes (default: one per core)")
 @click.option("--no-embed-wasm", is_flag=True, help="do not keep the original .wasm in the artifact")
-def build(file, output, opt_level, targets_opt, exe, exe_target, jobs, no_embed_wasm):
+@click.option("--fuel", is_flag=True, help="meter fuel: the code counts the instructions it runs "
+              "(exec --fuel N stops it after N)")
+def build(file, output, opt_level, targets_opt, exe, exe_target, jobs, no_embed_wasm, fuel):
     """Compile FILE.wasm into a universal artifact (.wasmu), or a standalone executable (--exe)."""
     from .compile.driver import BuildOptions, build as do_build
     from .container import write_atomic
@@ -242,7 +245,8 @@ def build(file, output, opt_level, targets_opt, exe, exe_target, jobs, no_embed_
     else:
         specs = _slice_specs(targets_opt)
     with _progress() as progress:
-        out = do_build(data, specs, BuildOptions(opt_level=opt_level, jobs=jobs, keep_wasm=not no_embed_wasm),
+        out = do_build(data, specs, BuildOptions(opt_level=opt_level, jobs=jobs, keep_wasm=not no_embed_wasm,
+                                                    fuel=fuel),
                        source_name=file, progress=progress)
     if exe:
         from .exe import write_executable
@@ -348,6 +352,42 @@ class _Seconds(click.ParamType):
         return t
 
 
+class _Amount(click.ParamType):
+    """A whole number for --fuel and --max-table-elements, or a size in
+    bytes for --max-memory (optionally with K, M, G or T: powers of 1024),
+    at most MAXIMUM.  The standalone runner parses them the same way."""
+
+    def __init__(self, what: str, maximum: int, size: bool = False):
+        self.name, self.maximum, self.size = what, maximum, size
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text, scale = value, 1
+        if self.size and text[-1:] in ("K", "M", "G", "T"):
+            scale = 1024 ** ("KMGT".index(text[-1]) + 1)
+            text = text[:-1]
+        if text.isascii() and text.isdigit() and int(text) * scale <= self.maximum:
+            return int(text) * scale
+        raise click.UsageError(f"{param.opts[0]} expects {self.name}, got {value!r}")
+
+
+class _Limits(typing.NamedTuple):
+    """--fuel, --max-memory and --max-table-elements (None: not given)."""
+
+    fuel: int | None = None
+    max_memory: int | None = None
+    max_table_elements: int | None = None
+
+    def runner_options(self) -> list:
+        opts = []
+        for flag, v in (("--fuel", self.fuel), ("--max-memory", self.max_memory),
+                        ("--max-table-elements", self.max_table_elements)):
+            if v is not None:
+                opts += [flag, str(v)]
+        return opts
+
+
 def _fmt_result(t: str, v) -> str:
     if t in ("f32", "f64"):
         return repr(v)
@@ -367,6 +407,14 @@ _RUN_OPTIONS = [
                  help="listen on a TCP address and hand the socket to the guest (WASI fd 3, 4, ...)"),
     click.option("--timeout", type=_Seconds(), metavar="SECONDS",
                  help="interrupt the guest after SECONDS (a trap, exit code 134)"),
+    click.option("--fuel", type=_Amount("a whole number from 0 to 2**63 - 1", (1 << 63) - 1), metavar="N",
+                 help="stop the guest with a trap (exit code 134) once it has run N instructions (an artifact "
+                 "built with --fuel; run compiles with it)"),
+    click.option("--max-memory", type=_Amount("a size in bytes (a whole number, optionally with K, M, G or T)",
+                                              (1 << 64) - 1, size=True), metavar="BYTES",
+                 help="let no linear memory grow beyond BYTES (memory.grow returns -1)"),
+    click.option("--max-table-elements", type=_Amount("a whole number", (1 << 64) - 1), metavar="N",
+                 help="let no table grow beyond N elements (table.grow returns -1)"),
     click.option("--target", "arch", metavar="ARCH",
                  help="run the slice for ARCH (another architecture runs under qemu-user)"),
     click.option("--tier", metavar="NAME", help="run this tier's slice (default: the best this CPU has; "
@@ -398,8 +446,8 @@ def _run_options(f):
 @click.argument("file", metavar="FILE|oci://REF")
 @_run_options
 @_registry_options
-def exec_(file, invoke, preloads, dirs, envs, inherit_env, listens, timeout, arch, tier, trust, plain_http, username,
-          password_stdin, args):
+def exec_(file, invoke, preloads, dirs, envs, inherit_env, listens, timeout, fuel, max_memory, max_table_elements,
+          arch, tier, trust, plain_http, username, password_stdin, args):
     """Run a built artifact FILE.wasmu, or one pulled from a registry (never loads the compiler)."""
     from .runtime.api import Module
 
@@ -407,12 +455,13 @@ def exec_(file, invoke, preloads, dirs, envs, inherit_env, listens, timeout, arc
     foreign = _foreign(arch)
     path = inputs.local(file, arch if foreign else None, tier)
     check_input(path, MAX_ARTIFACT_SIZE)
+    limits = _Limits(fuel, max_memory, max_table_elements)
     if foreign:
         return _exec_foreign(path, arch, tier, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args,
-                             argv0=_argv0(file), inputs=inputs)
+                             argv0=_argv0(file), inputs=inputs, limits=limits)
     inputs.check(path, tier=tier)
     _run(Module.load(path, tier=tier), _argv0(file), invoke, preloads, dirs, envs, inherit_env, listens, timeout,
-         args, inputs)
+         args, inputs, limits)
 
 
 @cli.command()
@@ -420,16 +469,18 @@ def exec_(file, invoke, preloads, dirs, envs, inherit_env, listens, timeout, arc
 @click.option("-O", "opt_level", type=click.IntRange(0, 3), default=2, show_default=True)
 @_run_options
 @_registry_options
-def run(file, opt_level, invoke, preloads, dirs, envs, inherit_env, listens, timeout, arch, tier, trust, plain_http,
-        username, password_stdin, args):
+def run(file, opt_level, invoke, preloads, dirs, envs, inherit_env, listens, timeout, fuel, max_memory,
+        max_table_elements, arch, tier, trust, plain_http, username, password_stdin, args):
     """Compile FILE.wasm (through the cache) and run it (a .wasmu or oci://REF runs as with exec)."""
     inputs = _Inputs(trust, plain_http, username, password_stdin)
+    limits = _Limits(fuel, max_memory, max_table_elements)
+    metered = fuel is not None  # a .wasm is compiled with fuel metering when --fuel is given
     if _foreign(arch):
-        path = _artifact_for(file, opt_level, arch, inputs, tier)
+        path = _artifact_for(file, opt_level, arch, inputs, tier, fuel=metered)
         return _exec_foreign(path, arch, tier, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args,
-                             argv0=_argv0(file), inputs=inputs)
-    _run(_load_any(file, opt_level, tier, inputs), _argv0(file), invoke, preloads, dirs, envs, inherit_env, listens,
-         timeout, args, inputs)
+                             argv0=_argv0(file), inputs=inputs, limits=limits)
+    _run(_load_any(file, opt_level, tier, inputs, fuel=metered), _argv0(file), invoke, preloads, dirs, envs,
+         inherit_env, listens, timeout, args, inputs, limits)
 
 
 def _argv0(file: str) -> str:
@@ -537,7 +588,7 @@ def _foreign(arch: str | None) -> bool:
 
 
 def _artifact_for(path: str, opt_level: int, arch: str | None = None, inputs: _Inputs | None = None,
-                  tier: str | None = None) -> str:
+                  tier: str | None = None, fuel: bool = False) -> str:
     """PATH if it is an artifact (oci://REF: pulled), checked against the
     trust list; a .wasm is compiled through the cache (for ARCH's baseline
     tier, or this machine's best): code this machine's compiler made."""
@@ -552,18 +603,18 @@ def _artifact_for(path: str, opt_level: int, arch: str | None = None, inputs: _I
     from .compile.cache import compile_cached
 
     if arch is None:
-        return str(compile_cached(data, opt_level=opt_level, source_name=path))
+        return str(compile_cached(data, opt_level=opt_level, source_name=path, fuel=fuel))
     from . import targets
     from .compile.cache import pin
 
     t = targets.get(arch)
     # For a runner that replaces this process (exec --target ARCH): a module
     # the cache could not keep must outlive wasmc's exit without leaking.
-    return pin(compile_cached(data, opt_level=opt_level, source_name=path, slice_specs=[(t, t.tier())]))
+    return pin(compile_cached(data, opt_level=opt_level, source_name=path, slice_specs=[(t, t.tier())], fuel=fuel))
 
 
 def _exec_foreign(file, arch, tier, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args, argv0=None,
-                  inputs=None):
+                  inputs=None, limits=None):
     from .runtime import foreign
 
     inputs = inputs or _Inputs()
@@ -581,24 +632,28 @@ def _exec_foreign(file, arch, tier, invoke, preloads, dirs, envs, inherit_env, l
         opts += ["--tcplisten", a]
     if timeout is not None:
         opts += ["--timeout", repr(timeout)]
+    limits = limits or _Limits()
+    opts += limits.runner_options()
     pre = []
     for p in preloads:
         name, sep, path = p.partition("=")
         if not sep or not name or not path:
             raise click.UsageError(f"--preload expects NAME=FILE, got {p!r}")
-        pre.append((name, _artifact_for(path, 2, arch, inputs)))
+        pre.append((name, _artifact_for(path, 2, arch, inputs, fuel=limits.fuel is not None)))
     foreign.exec_slice(file, arch, tier, argv0 or os.path.basename(file), opts, list(args), pre)
 
 
-def _load_any(path: str, opt_level: int = 2, tier: str | None = None, inputs: _Inputs | None = None):
+def _load_any(path: str, opt_level: int = 2, tier: str | None = None, inputs: _Inputs | None = None,
+              fuel: bool = False):
     """A module from a .wasmu artifact (a file or oci://REF), or from a .wasm
-    compiled through the cache."""
+    compiled through the cache (with fuel metering if FUEL)."""
     from .runtime.api import Module
 
-    return Module.load(_artifact_for(path, opt_level, None, inputs, tier), tier=tier)
+    return Module.load(_artifact_for(path, opt_level, None, inputs, tier, fuel=fuel), tier=tier)
 
 
-def _run(module, name, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args, inputs=None):
+def _run(module, name, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args, inputs=None,
+         limits=None):
     import signal
 
     from .runtime.api import Instance, Store
@@ -609,7 +664,15 @@ def _run(module, name, invoke, preloads, dirs, envs, inherit_env, listens, timeo
     # the process directly, as it would a native program.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
+    limits = limits or _Limits()
     store = Store()
+    if limits.max_memory is not None or limits.max_table_elements is not None:
+        store.set_limits(memory_size=limits.max_memory, table_elements=limits.max_table_elements)
+    if limits.fuel is not None:
+        if not module.fuel:
+            raise click.UsageError("--fuel needs an artifact built with fuel metering: rebuild it with "
+                                   "wasmc build --fuel")
+        store.set_fuel(limits.fuel)
     timer = None
     if timeout is not None:
         import threading
@@ -632,7 +695,7 @@ def _run(module, name, invoke, preloads, dirs, envs, inherit_env, listens, timeo
         name, sep, path = p.partition("=")
         if not sep or not name or not path:
             raise click.UsageError(f"--preload expects NAME=FILE, got {p!r}")
-        pre = Instance(_load_any(path, inputs=inputs), imports, store=store)
+        pre = Instance(_load_any(path, inputs=inputs, fuel=limits.fuel is not None), imports, store=store)
         imports[name] = dict(pre.exports)
     try:
         inst = Instance(module, imports, store=store)

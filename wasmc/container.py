@@ -301,7 +301,20 @@ def _valtype_code(t) -> int:
     words = t.removeprefix("(ref").removesuffix(")").split()
     if not t.startswith("(ref") or not words:
         raise ValueError(t)
-    return abi.heap_type_code(int(words[-1]) if words[-1].isdigit() else words[-1])
+    heap = words[-1]
+    if heap.startswith("$"):  # a defined type by its key: "(ref $func(i32)->())"
+        return abi.heap_type_code(heap[1:].split(":", 1)[0].split("(", 1)[0])
+    return abi.heap_type_code(heap)
+
+
+def fuel_metered(meta: dict, where: str = "artifact") -> bool:
+    """Was the artifact built with fuel metering (``options.fuel``, present
+    only then)?  Each slice's image says so too (IMAGE_FLAG_FUEL): the
+    runtime refuses an artifact where the two disagree."""
+    opts = meta.get("options", {})
+    fuel = opts.get("fuel", False) if isinstance(opts, dict) else None
+    _need(fuel is True or fuel is False, f"{where}: metadata options are malformed ({opts!r})")
+    return fuel
 
 
 def entry_shape(e, where: str = "artifact") -> tuple:

@@ -12,7 +12,8 @@ part of the interface: scripts depend on them, so never renumber.
     3    malformed module (the binary cannot be decoded)
     4    invalid module (decodes but does not validate)
     5    unsupported feature (valid Wasm that this wasmc cannot compile yet)
-    6    link error (imports cannot be satisfied)
+    6    link error (imports cannot be satisfied), instantiation failed, or
+         it needs more than the store's resource limits allow
     7    bad artifact (.wasmu corrupt, truncated, or built for another ABI)
     8    no slice in the artifact fits this machine
     9    I/O error (missing, unreadable, non-regular or too large input;
@@ -99,6 +100,13 @@ class InstantiationError(WasmcError):
 
     exit_code = 6
     label = "instantiation error"
+
+
+class ResourceLimitError(InstantiationError):
+    """Instantiation needs more than the store's limits allow (``Store.set_limits``,
+    ``--max-memory``, ``--max-table-elements``, ``--max-instances``)."""
+
+    label = "resource limit exceeded"
 
 
 class ArtifactError(WasmcError):

@@ -53,7 +53,8 @@ from .errors import (MAX_WASM_SIZE, FileError, LinkError, MalformedError, Trap, 
 M32, M64 = (1 << 32) - 1, (1 << 64) - 1
 
 # Wasm 3.0 features whose modules this wasmc can run.
-RUNNABLE_FEATURES = frozenset({"multi_memory", "extended_const", "memory64", "relaxed_simd"})
+RUNNABLE_FEATURES = frozenset({"multi_memory", "extended_const", "memory64", "relaxed_simd", "tail_call",
+                               "function_references", "exceptions", "legacy_exceptions"})
 
 
 @dataclass
@@ -183,6 +184,7 @@ class LocalBackend:
         for t, v in _SPECTEST_GLOBALS:
             ex[f"global_{t}"] = api.Global(t, False, v, store=st)
         ex["table"] = api.Table("funcref", 10, 20, store=st)
+        ex["table64"] = api.Table("funcref", 10, 20, store=st, index_type="i64")
         ex["memory"] = api.Memory(1, 2)
         return ex
 
@@ -228,6 +230,7 @@ class RemoteBackend:
             lo = int(v) if t in ("i32", "i64") else _float_bits(t, v)
             ex[f"global_{t}"] = sv.global_(t, False, lo)
         ex["table"] = sv.table(abi_valtype("funcref"), 10, 20)
+        ex["table64"] = sv.table(abi_valtype("funcref"), 10, 20, is64=True)
         ex["memory"] = sv.memory(1, 2)
         return ex
 
@@ -665,7 +668,18 @@ class ScriptRunner:
         self._fail(cmd, "module decoded")
 
     def _cmd_assert_exception(self, cmd):
-        raise _Skip("exceptions")
+        """The action ends with an exception that no handler catches: the
+        embedder sees it as the trap "uncaught exception" (with the
+        exception attached: wasmc.WasmException in the Python API)."""
+        try:
+            self._do(cmd["action"])
+        except Trap as e:
+            if e.kind == "uncaught exception":
+                self._pass()
+            else:
+                self._fail(cmd, f"trapped with {e.kind!r}, expected an uncaught exception")
+            return
+        self._fail(cmd, "expected an uncaught exception, none happened")
 
 
 def _str(v, key: str) -> str:

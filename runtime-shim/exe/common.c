@@ -150,14 +150,39 @@ static void format_backtrace(const wasmc_error *err, char *out, size_t len) {
     }
 }
 
-int rn_report(const wasmc_error *err, const char *what, double timeout) {
+/* "uncaught exception: tag NAME (v1, v2)", as the Python API words it. */
+static void describe_exception(const wasmc_error *err, const wasmc_store *st, char *msg, size_t len) {
+    const wasmc_exn *x = (const wasmc_exn *)err->exn;
+    char name[128];
+    const uint8_t *vt;
+    int32_t n = st ? wasmc_tag_describe(st, x->tag, name, sizeof name, &vt) : -1;
+    if (n < 0 || (uint32_t)n != x->nvalues) {
+        snprintf(msg, len, "%s", err->message);
+        return;
+    }
+    size_t used = (size_t)snprintf(msg, len, "uncaught exception: tag %s (", name);
+    const wasmc_val *vals = (const wasmc_val *)(x + 1);
+    for (int32_t i = 0; i < n && used < len; i++) {
+        char v[64];
+        if (vt[i] >= WASMC_VALTYPE_V128) /* i32 i64 f32 f64 v128: 0x7f..0x7b */
+            rn_format_value(vt[i], &vals[i], v, sizeof v);
+        else
+            snprintf(v, sizeof v, "%s", vals[i].ref ? "<ref>" : "None");
+        used += (size_t)snprintf(msg + used, len - used, "%s%s", i ? ", " : "", v);
+    }
+    if (used < len) snprintf(msg + used, len - used, ")");
+}
+
+int rn_report(const wasmc_error *err, const wasmc_store *store, const char *what, double timeout) {
     switch (err->kind) {
     case WASMC_ERR_TRAP: {
         char bt[2048] = "";
         if (err->nframes) format_backtrace(err, bt, sizeof bt);
-        char msg[256];
+        char msg[512];
         if (err->trap == WASMC_TRAP_INTERRUPT && timeout > 0)
             snprintf(msg, sizeof msg, "interrupted after the --timeout of %g s", timeout);
+        else if (err->trap == WASMC_TRAP_UNCAUGHT_EXCEPTION && err->exn)
+            describe_exception(err, store, msg, sizeof msg);
         else
             snprintf(msg, sizeof msg, "%s", err->message);
         if (bt[0])
@@ -169,6 +194,12 @@ int rn_report(const wasmc_error *err, const char *what, double timeout) {
     case WASMC_ERR_LINK:
         rn_fail("link error", "%s", err->message);
         return RN_EXIT_LINK;
+    case WASMC_ERR_LIMIT:
+        rn_fail("resource limit exceeded", "%s", err->message);
+        return RN_EXIT_LINK;
+    case WASMC_ERR_USAGE:
+        rn_fail("usage error", "%s", err->message);
+        return RN_EXIT_USAGE;
     case WASMC_ERR_ARTIFACT:
         rn_fail("bad artifact", "%s%s%s", what ? what : "", what ? ": " : "", err->message);
         return RN_EXIT_ARTIFACT;

@@ -1,7 +1,8 @@
 /* main.c -- the runner's command line: `wasmc exec` in C.
  *
  *   APP [--invoke NAME] [--dir HOST[::GUEST]]... [--env K=V]... [--inherit-env]
- *       [--tcplisten HOST:PORT]... [--timeout SECONDS] [--] [ARGS...]
+ *       [--tcplisten HOST:PORT]... [--timeout SECONDS] [--fuel N]
+ *       [--max-memory BYTES] [--max-table-elements N] [--] [ARGS...]
  *
  * APP is a `wasmc build --exe` executable (the image is embedded in it), or
  * the plain runner given the image's place in a .wasmu by wasmc itself:
@@ -56,6 +57,9 @@ typedef struct options {
     const char *preload_specs[MAX_LIST];
     int npreloads;
     double timeout;
+    int metered;           /* --fuel given */
+    uint64_t fuel;
+    wasmc_store_limits limits; /* --max-memory, --max-table-elements (else WASMC_NO_MAX) */
     const char **args;
     int nargs;
 } options;
@@ -69,6 +73,32 @@ static int usage(const char *fmt, const char *arg) {
 
 /* --- argument parsing ---------------------------------------------------- */
 
+/* A count for --fuel and --max-table-elements, or a size in bytes for
+ * --max-memory: decimal digits, and for a size an optional K, M, G or T
+ * (powers of 1024), as `wasmc exec` takes them.  At most MAX. */
+static int parse_amount(const char *s, int size, uint64_t max, uint64_t *out) {
+    uint64_t v = 0;
+    const char *p = s;
+    if (*p < '0' || *p > '9') return 0;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (UINT64_MAX - 9) / 10) return 0;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (size && *p) {
+        const char *units = "KMGT";
+        const char *u = strchr(units, *p);
+        if (!u || p[1]) return 0;
+        for (int k = 0; k <= u - units; k++) {
+            if (v > UINT64_MAX / 1024) return 0;
+            v *= 1024;
+        }
+        p++;
+    }
+    if (*p || v > max) return 0;
+    *out = v;
+    return 1;
+}
+
 static int add(const char **list, int *n, const char *v, const char *opt) {
     if (*n >= MAX_LIST) return usage("too many %s options", opt);
     list[(*n)++] = v;
@@ -79,6 +109,7 @@ static int parse_args(int argc, char **argv, options *o) {
     static const char *positional[4096];
     int npos = 0;
     memset(o, 0, sizeof *o);
+    o->limits = (wasmc_store_limits){WASMC_NO_MAX, WASMC_NO_MAX, WASMC_NO_MAX, WASMC_NO_MAX, WASMC_NO_MAX};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--") == 0) {
@@ -90,7 +121,7 @@ static int parse_args(int argc, char **argv, options *o) {
         }
         const char *val = NULL;
         const char *names[] = {"--image", "--argv0", "--invoke", "--dir", "--env", "--tcplisten", "--timeout",
-                               "--preload", NULL};
+                               "--preload", "--fuel", "--max-memory", "--max-table-elements", NULL};
         int matched = -1;
         for (int k = 0; names[k]; k++) {
             size_t n = strlen(names[k]);
@@ -127,6 +158,20 @@ static int parse_args(int argc, char **argv, options *o) {
             break;
         }
         case 7: rc = add(o->preload_specs, &o->npreloads, val, "--preload"); break;
+        case 8:
+            if (!parse_amount(val, 0, INT64_MAX, &o->fuel))
+                return usage("--fuel expects a whole number from 0 to 2**63 - 1, got '%s'", val);
+            o->metered = 1;
+            break;
+        case 9:
+            if (!parse_amount(val, 1, UINT64_MAX, &o->limits.memory_size))
+                return usage("--max-memory expects a size in bytes (a whole number, optionally with K, M, G "
+                             "or T), got '%s'", val);
+            break;
+        case 10:
+            if (!parse_amount(val, 0, UINT64_MAX, &o->limits.table_elements))
+                return usage("--max-table-elements expects a whole number, got '%s'", val);
+            break;
         }
         if (rc) return rc;
     }
@@ -286,7 +331,7 @@ static wasmc_instance *instantiate(wasmc_store *st, const rn_module *m, wasmc_wa
             *rc = exit_status(wasi);
             return NULL;
         }
-        *rc = rn_report(&err, NULL, timeout);
+        *rc = rn_report(&err, st, NULL, timeout);
     }
     return inst;
 }
@@ -308,7 +353,7 @@ static int call_export(wasmc_store *st, const rn_module *m, wasmc_instance *inst
         guest_exited = 1;
         return exit_status(wasi);
     }
-    return rn_report(&err, NULL, timeout);
+    return rn_report(&err, st, NULL, timeout);
 }
 
 static int is_func_export(const rn_module *m, int64_t e) {
@@ -347,6 +392,11 @@ static int run(int argc, char **argv) {
 
     wasmc_store *st = wasmc_store_new();
     if (!st) { rn_fail("error", "out of memory"); return RN_EXIT_INTERNAL; }
+    wasmc_store_set_limits(st, &o.limits);
+    if (o.metered) {
+        wasmc_error err;
+        if (!wasmc_store_set_fuel(st, o.fuel, &err)) return rn_report(&err, st, NULL, 0);
+    }
     if (o.timeout > 0) {
         static timer t;
         t.store = st;

@@ -65,7 +65,9 @@ void rn_fail(const char *label, const char *fmt, ...) __attribute__((format(prin
 /* Report ERR (from a failed shim call) the way `wasmc exec` does and return
  * the exit code.  WHAT prefixes non-trap messages; TIMEOUT > 0 rewords an
  * interrupt as the --timeout's. */
-int rn_report(const wasmc_error *err, const char *what, double timeout);
+/* Report ERR (one line, wasmc's wording); STORE, when given, names the tag
+ * of an uncaught exception.  Returns the exit code. */
+int rn_report(const wasmc_error *err, const wasmc_store *store, const char *what, double timeout);
 
 /* Values on the command line and in results (the formats of wasmc/cli.py). */
 int rn_parse_value(uint8_t valtype, const char *s, wasmc_val *out);

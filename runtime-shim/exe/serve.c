@@ -13,7 +13,7 @@
  * words are hexadecimal, everything else decimal.
  *
  *   memory MIN MAX FLAGS               -> ok H          (MAX "-" = none)
- *   table ELEMTYPE MIN MAX             -> ok H          (null-filled)
+ *   table ELEMTYPE MIN MAX FLAGS       -> ok H          (null-filled; FLAGS: TABLE_FLAG_64)
  *   global VALTYPE MUT KEY LO HI       -> ok H
  *   func KEY NPARAMS NRESULTS          -> ok H          (a host function that does nothing)
  *   load PATH OFFSET SIZE              -> ok M NIMPORTS NEXPORTS
@@ -166,11 +166,13 @@ static void do_memory(char *cur) {
 }
 
 static void do_table(char *cur) {
-    uint64_t et, min, max;
-    if (!num(&cur, &et, 10) || !num(&cur, &min, 10) || !opt_max(&cur, &max)) return reply_err("protocol", "table");
+    uint64_t et, min, max, flags;
+    if (!num(&cur, &et, 10) || !num(&cur, &min, 10) || !opt_max(&cur, &max) || !num(&cur, &flags, 10))
+        return reply_err("protocol", "table");
     wasmc_error err;
     wasmc_table *t = wasmc_table_new((uint32_t)et, min, max, NULL, &err);
     if (!t) return reply_error(&err);
+    t->flags = (uint32_t)flags & WASMC_TABLE_FLAG_64;
     printf("ok %ld\n", new_handle(WASMC_EXTERN_TABLE, t, 0, 0, 1));
 }
 

@@ -11,7 +11,7 @@
 #error "wasmc supports 64-bit targets only (abi.PTR == 8)"
 #endif
 
-#define WASMC_ABI_VERSION 0x5e2caa33
+#define WASMC_ABI_VERSION 0x3eb7d9b6
 
 #define WASMC_PTR_SIZE 0x8
 #define WASMC_VAL_SIZE 0x10
@@ -21,6 +21,9 @@
 #define WASMC_NO_INDEX 0xffffffffULL
 #define WASMC_NO_MAX 0xffffffffffffffffULL
 #define WASMC_RESERVATION 0x200010000ULL
+#define WASMC_EH_RECORD_SIZE 0x200
+#define WASMC_EH_RECORD_PREV 0x1f8
+#define WASMC_ARGS_SLOTS 0x400
 #define WASMC_VMCTX_FLAG_HAS_MEMORY0 0x1
 #define WASMC_MEMORY_FLAG_64 0x1
 #define WASMC_MEMORY_FLAG_BOUNDS_CHECKED 0x2
@@ -28,6 +31,7 @@
 #define WASMC_TABLE_FLAG_64 0x1
 #define WASMC_FUNCREF_FLAG_HOST 0x1
 #define WASMC_IMAGE_FLAG_GUARD_PAGES 0x1
+#define WASMC_IMAGE_FLAG_FUEL 0x2
 #define WASMC_VALTYPE_I32 0x7f
 #define WASMC_VALTYPE_I64 0x7e
 #define WASMC_VALTYPE_F32 0x7d
@@ -74,8 +78,13 @@ typedef enum wasmc_trap {
     WASMC_TRAP_ALLOCATION = 21, /* allocation too large */
     WASMC_TRAP_INTERRUPT = 22, /* interrupted */
     WASMC_TRAP_MISALIGNED = 23, /* misaligned memory access */
+    WASMC_TRAP_NULL_EXCEPTION = 24, /* null exception reference */
+    WASMC_TRAP_EXCEPTION = 25, /* exception */
+    WASMC_TRAP_OUT_OF_FUEL = 26, /* out of fuel */
 } wasmc_trap;
-#define WASMC_TRAP_COUNT 24
+#define WASMC_TRAP_COUNT 27
+/* The messages, indexed by trap code (the spec interpreter's wording). */
+#define WASMC_TRAP_MESSAGES { "no trap", "unreachable", "out of bounds memory access", "out of bounds table access", "indirect call type mismatch", "uninitialized element", "undefined element", "integer divide by zero", "integer overflow", "invalid conversion to integer", "call stack exhausted", "null reference", "null function reference", "host function failed", "guest called proc_exit", "uncaught exception", "cast failure", "out of bounds array access", "null structure reference", "null array reference", "null i31 reference", "allocation too large", "interrupted", "misaligned memory access", "null exception reference", "exception", "out of fuel" }
 
 /* One value slot: parameters and results of array calls and host calls. */
 typedef union wasmc_val {
@@ -86,8 +95,11 @@ typedef union wasmc_val {
 /* Per-thread execution limits, shared by every instance entered on that thread. */
 typedef struct wasmc_limits {
     uintptr_t stack_limit; /* +0: lowest stack address guest code may use; prologues trap below it */
-    int64_t fuel; /* +8: reserved for fuel metering (not consumed yet) */
+    int64_t fuel; /* +8: fuel left: code built with fuel metering (IMAGE_FLAG_FUEL) subtracts what it runs and traps 'out of fuel' at a function entry or loop header when it is <= 0 */
     uint64_t interrupt; /* +16: non-zero: an interrupt is pending; guest code traps with 'interrupted' (host-call adapters check it after every host call) */
+    void * eh_top; /* +24: innermost exception-handler record of guest code (EH_RECORD_*), or what the current entry started with */
+    void * exn; /* +32: the exception being delivered to a handler (struct wasmc_exn *) */
+    void * args; /* +40: ARGS_SLOTS VAL slots: arguments and results that the 'uniform' calling convention (riscv64) passes in memory */
 } wasmc_limits;
 
 /* A linear memory. Its base never moves: 32-bit memories live in a reservation of RESERVATION bytes and grow in place. */
@@ -130,6 +142,19 @@ typedef struct wasmc_hostfunc {
     uint32_t nresults; /* +24 */
     uint32_t flags; /* +28 */
 } wasmc_hostfunc;
+
+/* An exception tag instance (its identity is its address). */
+typedef struct wasmc_tag {
+    uint32_t type_id; /* +0: canonical type id of the tag's function type */
+    uint32_t nparams; /* +4: payload values of its exceptions */
+} wasmc_tag;
+
+/* An exception: its tag and, after this header, nvalues VAL slots of payload. */
+typedef struct wasmc_exn {
+    struct wasmc_tag * tag; /* +0 */
+    uint32_t nvalues; /* +8 */
+    uint32_t flags; /* +12 */
+} wasmc_exn;
 
 /* Per-instance context; compiled code receives a pointer to it. */
 typedef struct wasmc_vmctx {
@@ -189,6 +214,8 @@ typedef struct wasmc_image_header {
     uint32_t module_name; /* +160: string offset of the module's name, or NO_INDEX */
     uint32_t ntags; /* +164 */
     uint32_t nimported_tags; /* +168 */
+    uint32_t tags; /* +172: offset of TAG_DESC[ntags] */
+    uint32_t vm_tags; /* +176: VMOffsets.tags */
 } wasmc_image_header;
 
 /* One entry of the type section. */
@@ -251,6 +278,11 @@ typedef struct wasmc_global_desc {
     uint32_t key_len; /* +12 */
 } wasmc_global_desc;
 
+/* One tag (imported ones describe the required type). */
+typedef struct wasmc_tag_desc {
+    uint32_t type; /* +0: type index (a function type with no results) */
+} wasmc_tag_desc;
+
 /* One export. */
 typedef struct wasmc_export_desc {
     uint32_t kind; /* +0: EXTERN_* */
@@ -295,13 +327,19 @@ typedef struct wasmc_builtins {
     void (*table_init)(struct wasmc_vmctx *, uint32_t, uint32_t, uint64_t, uint32_t, uint32_t); /* table.init TAB SEG DST SRC LEN */
     void (*elem_drop)(struct wasmc_vmctx *, uint32_t); /* elem.drop SEG */
     void (*host_trap)(struct wasmc_vmctx *, uint32_t); /* a host function returned non-zero STATUS: raise it (never returns) */
+    int32_t (*setjmp)(struct wasmc_vmctx *); /* the C library's _setjmp, for handler records (eh.py) */
+    void * (*exn_new)(struct wasmc_vmctx *, void *); /* a new exception of tag TAG (payload slots to fill) */
+    void (*throw)(struct wasmc_vmctx *, void *); /* throw EXN to the innermost handler (never returns) */
 } wasmc_builtins;
 
 /* Layout checks: the C compiler must agree with wasmc/abi.py. */
 _Static_assert(offsetof(wasmc_limits, stack_limit) == 0, "wasmc_limits.stack_limit");
 _Static_assert(offsetof(wasmc_limits, fuel) == 8, "wasmc_limits.fuel");
 _Static_assert(offsetof(wasmc_limits, interrupt) == 16, "wasmc_limits.interrupt");
-_Static_assert(sizeof(wasmc_limits) == 24, "sizeof wasmc_limits");
+_Static_assert(offsetof(wasmc_limits, eh_top) == 24, "wasmc_limits.eh_top");
+_Static_assert(offsetof(wasmc_limits, exn) == 32, "wasmc_limits.exn");
+_Static_assert(offsetof(wasmc_limits, args) == 40, "wasmc_limits.args");
+_Static_assert(sizeof(wasmc_limits) == 48, "sizeof wasmc_limits");
 _Static_assert(offsetof(wasmc_memory, base) == 0, "wasmc_memory.base");
 _Static_assert(offsetof(wasmc_memory, size) == 8, "wasmc_memory.size");
 _Static_assert(offsetof(wasmc_memory, max_pages) == 16, "wasmc_memory.max_pages");
@@ -331,6 +369,13 @@ _Static_assert(offsetof(wasmc_hostfunc, nparams) == 20, "wasmc_hostfunc.nparams"
 _Static_assert(offsetof(wasmc_hostfunc, nresults) == 24, "wasmc_hostfunc.nresults");
 _Static_assert(offsetof(wasmc_hostfunc, flags) == 28, "wasmc_hostfunc.flags");
 _Static_assert(sizeof(wasmc_hostfunc) == 32, "sizeof wasmc_hostfunc");
+_Static_assert(offsetof(wasmc_tag, type_id) == 0, "wasmc_tag.type_id");
+_Static_assert(offsetof(wasmc_tag, nparams) == 4, "wasmc_tag.nparams");
+_Static_assert(sizeof(wasmc_tag) == 8, "sizeof wasmc_tag");
+_Static_assert(offsetof(wasmc_exn, tag) == 0, "wasmc_exn.tag");
+_Static_assert(offsetof(wasmc_exn, nvalues) == 8, "wasmc_exn.nvalues");
+_Static_assert(offsetof(wasmc_exn, flags) == 12, "wasmc_exn.flags");
+_Static_assert(sizeof(wasmc_exn) == 16, "sizeof wasmc_exn");
 _Static_assert(offsetof(wasmc_vmctx, magic) == 0, "wasmc_vmctx.magic");
 _Static_assert(offsetof(wasmc_vmctx, flags) == 4, "wasmc_vmctx.flags");
 _Static_assert(offsetof(wasmc_vmctx, limits) == 8, "wasmc_vmctx.limits");
@@ -382,7 +427,9 @@ _Static_assert(offsetof(wasmc_image_header, strings_size) == 156, "wasmc_image_h
 _Static_assert(offsetof(wasmc_image_header, module_name) == 160, "wasmc_image_header.module_name");
 _Static_assert(offsetof(wasmc_image_header, ntags) == 164, "wasmc_image_header.ntags");
 _Static_assert(offsetof(wasmc_image_header, nimported_tags) == 168, "wasmc_image_header.nimported_tags");
-_Static_assert(sizeof(wasmc_image_header) == 172, "sizeof wasmc_image_header");
+_Static_assert(offsetof(wasmc_image_header, tags) == 172, "wasmc_image_header.tags");
+_Static_assert(offsetof(wasmc_image_header, vm_tags) == 176, "wasmc_image_header.vm_tags");
+_Static_assert(sizeof(wasmc_image_header) == 180, "sizeof wasmc_image_header");
 _Static_assert(offsetof(wasmc_type_desc, kind) == 0, "wasmc_type_desc.kind");
 _Static_assert(offsetof(wasmc_type_desc, nparams) == 4, "wasmc_type_desc.nparams");
 _Static_assert(offsetof(wasmc_type_desc, nresults) == 8, "wasmc_type_desc.nresults");
@@ -425,6 +472,8 @@ _Static_assert(offsetof(wasmc_global_desc, mutable) == 4, "wasmc_global_desc.mut
 _Static_assert(offsetof(wasmc_global_desc, key) == 8, "wasmc_global_desc.key");
 _Static_assert(offsetof(wasmc_global_desc, key_len) == 12, "wasmc_global_desc.key_len");
 _Static_assert(sizeof(wasmc_global_desc) == 16, "sizeof wasmc_global_desc");
+_Static_assert(offsetof(wasmc_tag_desc, type) == 0, "wasmc_tag_desc.type");
+_Static_assert(sizeof(wasmc_tag_desc) == 4, "sizeof wasmc_tag_desc");
 _Static_assert(offsetof(wasmc_export_desc, kind) == 0, "wasmc_export_desc.kind");
 _Static_assert(offsetof(wasmc_export_desc, index) == 4, "wasmc_export_desc.index");
 _Static_assert(offsetof(wasmc_export_desc, name) == 8, "wasmc_export_desc.name");
@@ -446,7 +495,7 @@ _Static_assert(offsetof(wasmc_data_desc, data) == 12, "wasmc_data_desc.data");
 _Static_assert(offsetof(wasmc_data_desc, size) == 16, "wasmc_data_desc.size");
 _Static_assert(offsetof(wasmc_data_desc, pad) == 20, "wasmc_data_desc.pad");
 _Static_assert(sizeof(wasmc_data_desc) == 24, "sizeof wasmc_data_desc");
-_Static_assert(sizeof(wasmc_builtins) == 96, "sizeof wasmc_builtins");
+_Static_assert(sizeof(wasmc_builtins) == 120, "sizeof wasmc_builtins");
 _Static_assert(sizeof(wasmc_val) == 16, "sizeof wasmc_val");
 
 /* --- The shim's C API records.  Not part of WASMC_ABI_VERSION: compiled code never
@@ -460,6 +509,7 @@ enum wasmc_error_kind {
     WASMC_ERR_TRAP = 3, /* guest code trapped (trap holds the code) */
     WASMC_ERR_RESOURCE = 4, /* out of memory / address space */
     WASMC_ERR_USAGE = 5, /* API misuse (e.g. a store entered from two threads) */
+    WASMC_ERR_LIMIT = 6, /* instantiation needs more than a store's limits allow (wasmc_store_set_limits) */
 };
 
 /* One Wasm frame of a trap's backtrace. */
@@ -475,15 +525,16 @@ typedef struct wasmc_error {
     int32_t trap; /* +4: WASMC_TRAP_* when kind == WASMC_ERR_TRAP */
     uint32_t nframes; /* +8: frames recorded */
     uint32_t pad; /* +12 */
-    wasmc_frame frames[32]; /* +16: innermost first */
-    char message[512]; /* +528: one line, NUL-terminated */
+    void * exn; /* +16: trap UNCAUGHT_EXCEPTION: the exception (struct wasmc_exn *, owned by the store) */
+    wasmc_frame frames[32]; /* +24: innermost first */
+    char message[512]; /* +536: one line, NUL-terminated */
 } wasmc_error;
 
 /* An extern passed as an import or obtained from an export. */
 typedef struct wasmc_extern {
     uint32_t kind; /* +0: EXTERN_* */
     uint32_t pad; /* +4 */
-    void * ptr; /* +8: wasmc_funcref *, wasmc_table *, wasmc_memory * or wasmc_global * */
+    void * ptr; /* +8: wasmc_funcref *, wasmc_table *, wasmc_memory *, wasmc_global * or wasmc_tag * */
 } wasmc_extern;
 
 /* A global.  value points at where the value lives: storage for a host-created global, the owning instance's VMContext slot for an exported defined global (those records belong to the instance and live as long as its store; retain/release do nothing for them). */
@@ -520,6 +571,15 @@ typedef struct wasmc_extern_type {
     uint64_t max; /* +88: NO_MAX if none */
 } wasmc_extern_type;
 
+/* A store's resource limits, as wasmtime's StoreLimits (NO_MAX: none).  Growth beyond one fails as the spec allows (memory.grow and table.grow return -1); instantiation that needs more fails with WASMC_ERR_LIMIT. */
+typedef struct wasmc_store_limits {
+    uint64_t memory_size; /* +0: bytes one linear memory may have */
+    uint64_t table_elements; /* +8: elements one table may have */
+    uint64_t instances; /* +16: instances the store may hold */
+    uint64_t tables; /* +24: tables its instances may define, together */
+    uint64_t memories; /* +32: memories its instances may define, together */
+} wasmc_store_limits;
+
 _Static_assert(offsetof(wasmc_frame, image) == 0, "wasmc_frame.image");
 _Static_assert(offsetof(wasmc_frame, func) == 8, "wasmc_frame.func");
 _Static_assert(offsetof(wasmc_frame, pad) == 12, "wasmc_frame.pad");
@@ -528,9 +588,10 @@ _Static_assert(offsetof(wasmc_error, kind) == 0, "wasmc_error.kind");
 _Static_assert(offsetof(wasmc_error, trap) == 4, "wasmc_error.trap");
 _Static_assert(offsetof(wasmc_error, nframes) == 8, "wasmc_error.nframes");
 _Static_assert(offsetof(wasmc_error, pad) == 12, "wasmc_error.pad");
-_Static_assert(offsetof(wasmc_error, frames) == 16, "wasmc_error.frames");
-_Static_assert(offsetof(wasmc_error, message) == 528, "wasmc_error.message");
-_Static_assert(sizeof(wasmc_error) == 1040, "sizeof wasmc_error");
+_Static_assert(offsetof(wasmc_error, exn) == 16, "wasmc_error.exn");
+_Static_assert(offsetof(wasmc_error, frames) == 24, "wasmc_error.frames");
+_Static_assert(offsetof(wasmc_error, message) == 536, "wasmc_error.message");
+_Static_assert(sizeof(wasmc_error) == 1048, "sizeof wasmc_error");
 _Static_assert(offsetof(wasmc_extern, kind) == 0, "wasmc_extern.kind");
 _Static_assert(offsetof(wasmc_extern, pad) == 4, "wasmc_extern.pad");
 _Static_assert(offsetof(wasmc_extern, ptr) == 8, "wasmc_extern.ptr");
@@ -563,5 +624,11 @@ _Static_assert(offsetof(wasmc_extern_type, pad) == 76, "wasmc_extern_type.pad");
 _Static_assert(offsetof(wasmc_extern_type, min) == 80, "wasmc_extern_type.min");
 _Static_assert(offsetof(wasmc_extern_type, max) == 88, "wasmc_extern_type.max");
 _Static_assert(sizeof(wasmc_extern_type) == 96, "sizeof wasmc_extern_type");
+_Static_assert(offsetof(wasmc_store_limits, memory_size) == 0, "wasmc_store_limits.memory_size");
+_Static_assert(offsetof(wasmc_store_limits, table_elements) == 8, "wasmc_store_limits.table_elements");
+_Static_assert(offsetof(wasmc_store_limits, instances) == 16, "wasmc_store_limits.instances");
+_Static_assert(offsetof(wasmc_store_limits, tables) == 24, "wasmc_store_limits.tables");
+_Static_assert(offsetof(wasmc_store_limits, memories) == 32, "wasmc_store_limits.memories");
+_Static_assert(sizeof(wasmc_store_limits) == 40, "sizeof wasmc_store_limits");
 
 #endif /* WASMC_ABI_H */

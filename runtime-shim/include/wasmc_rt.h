@@ -76,6 +76,23 @@ WASMC_API void wasmc_store_set_max_stack(wasmc_store *store, uint64_t bytes);
  * thread (and from a signal handler).  Blocking system calls made by host
  * functions (e.g. a WASI read) are not cut short. */
 WASMC_API void wasmc_store_interrupt(wasmc_store *store);
+/* Resource limits of STORE (wasmtime's StoreLimits; NULL: none), checked
+ * when its instances are created and whenever it grows a memory or table
+ * (src/limits.c).  Growth beyond them returns -1, as memory.grow and
+ * table.grow may; instantiation beyond them fails with WASMC_ERR_LIMIT. */
+WASMC_API void wasmc_store_set_limits(wasmc_store *store, const wasmc_store_limits *limits);
+/* Grow MEM (TAB) on STORE's behalf: -1 beyond its limits, else as
+ * wasmc_memory_grow (wasmc_table_grow). */
+WASMC_API int64_t wasmc_store_memory_grow(wasmc_store *store, wasmc_memory *mem, uint64_t delta_pages);
+WASMC_API int64_t wasmc_store_table_grow(wasmc_store *store, wasmc_table *tab, uint64_t delta, void *init);
+/* Fuel: give STORE FUEL units (at most INT64_MAX) to run instrumented code
+ * with (`wasmc build --fuel`); it traps WASMC_TRAP_OUT_OF_FUEL when they are
+ * spent.  From then on every instance of STORE must be instrumented.
+ * Returns 1, or 0 with ERR filled (an instance is not instrumented). */
+WASMC_API int wasmc_store_set_fuel(wasmc_store *store, uint64_t fuel, wasmc_error *err);
+/* Fuel left (0 once spent), and fuel consumed since the store was created. */
+WASMC_API uint64_t wasmc_store_get_fuel(const wasmc_store *store);
+WASMC_API uint64_t wasmc_store_fuel_consumed(const wasmc_store *store);
 
 /* --- host-created externs --- */
 WASMC_API wasmc_memory *wasmc_memory_new(uint64_t min_pages, uint64_t max_pages, uint32_t flags,
@@ -99,6 +116,25 @@ WASMC_API wasmc_funcref *wasmc_hostfunc_new(wasmc_store *store, wasmc_host_callb
                                             const char *type_key, uint32_t key_len,
                                             uint32_t nparams, uint32_t nresults);
 WASMC_API uint32_t wasmc_type_id(const char *key, uint32_t key_len);
+
+/* --- exceptions --- */
+/* A tag created by the host for a function type (TYPE_KEY, canonical key;
+ * NPARAMS payload values), owned by STORE.  Its address is its identity. */
+WASMC_API wasmc_tag *wasmc_tag_new(wasmc_store *store, const char *type_key, uint32_t key_len, uint32_t nparams);
+/* A new exception of TAG with TAG->nparams payload VALUES (copied), owned by
+ * STORE until the store is freed.  Exceptions that reach the host (trap
+ * WASMC_TRAP_UNCAUGHT_EXCEPTION) come in wasmc_error.exn: the payload is the
+ * nvalues wasmc_val slots that follow the wasmc_exn header. */
+WASMC_API wasmc_exn *wasmc_exn_new(wasmc_store *store, wasmc_tag *tag, const wasmc_val *values);
+/* For a host function that throws EXN into its caller: returns the status
+ * (WASMC_TRAP_EXCEPTION) the host function must return. */
+/* Name the tag of an exception for a message: the export name of an
+ * instance of STORE that exports it, else "tag[i]" of one that has it.
+ * Returns the number of its values (*VALTYPES: their VALTYPE codes), or -1
+ * when no instance of STORE has it. */
+WASMC_API int32_t wasmc_tag_describe(const wasmc_store *store, const wasmc_tag *tag, char *name, size_t len,
+                                     const uint8_t **valtypes);
+WASMC_API int32_t wasmc_throw_from_host(wasmc_vmctx *caller, wasmc_exn *exn);
 
 /* --- instances --- */
 /* Instantiate IMAGE with IMPORTS (one per import, in order).  On a link

@@ -4,6 +4,7 @@
  * Each builtin checks its bounds itself and traps through wasmc_raise, with
  * its own frame address so the backtrace starts in the guest caller.
  */
+#include <setjmp.h>
 #include <string.h>
 
 #include "shim.h"
@@ -19,10 +20,25 @@
 
 static void b_trap(wasmc_vmctx *vm, uint32_t code) { TRAP((int32_t)code); }
 
-static void b_host_trap(wasmc_vmctx *vm, uint32_t status) { TRAP((int32_t)status); }
+static void b_host_trap(wasmc_vmctx *vm, uint32_t status) {
+    /* A host function that threw a Wasm exception left it in limits->exn. */
+    if (status == WASMC_TRAP_EXCEPTION && vm->limits->exn)
+        wasmc_throw(vm, vm->limits->exn, (uintptr_t)__builtin_frame_address(0));
+    TRAP((int32_t)status);
+}
+
+static void *b_exn_new(wasmc_vmctx *vm, void *tag) {
+    wasmc_exn *x = wasmc_exn_alloc(inst_of(vm)->store, tag);
+    if (!x) TRAP(WASMC_TRAP_ALLOCATION);
+    POLL_INTERRUPT(vm);
+    return x;
+}
+
+static void b_throw(wasmc_vmctx *vm, void *exn) { wasmc_throw(vm, exn, (uintptr_t)__builtin_frame_address(0)); }
+
 
 static int64_t b_memory_grow(wasmc_vmctx *vm, uint32_t mem, uint64_t delta) {
-    int64_t r = wasmc_memory_grow(vm->memories[mem].def, delta);
+    int64_t r = wasmc_store_memory_grow(inst_of(vm)->store, vm->memories[mem].def, delta);
     POLL_INTERRUPT(vm);
     return r;
 }
@@ -58,7 +74,7 @@ static void b_data_drop(wasmc_vmctx *vm, uint32_t seg) {
 
 
 static int64_t b_table_grow(wasmc_vmctx *vm, uint32_t t, void *init, uint64_t delta) {
-    int64_t r = wasmc_table_grow(table_of(vm, t), delta, init);
+    int64_t r = wasmc_store_table_grow(inst_of(vm)->store, table_of(vm, t), delta, init);
     POLL_INTERRUPT(vm);
     return r;
 }
@@ -104,4 +120,10 @@ const wasmc_builtins wasmc_builtins_table = {
     .table_init = b_table_init,
     .elem_drop = b_elem_drop,
     .host_trap = b_host_trap,
+    /* The C library's _setjmp itself (a wrapper would return before the
+     * _longjmp): compiled code calls it on its handler records as a
+     * returns_twice call; the matching _longjmp is in wasmc_throw. */
+    .setjmp = (int32_t (*)(struct wasmc_vmctx *))_setjmp,
+    .exn_new = b_exn_new,
+    .throw = b_throw,
 };

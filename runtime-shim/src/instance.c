@@ -72,7 +72,74 @@ wasmc_store *wasmc_store_new(void) {
     wasmc_store *st = calloc(1, sizeof *st);
     if (!st) return NULL;
     st->max_stack = WASMC_DEFAULT_MAX_STACK;
+    wasmc_limits_init(st);
+    /* Arguments and results the uniform calling convention (riscv64)
+     * passes in memory (compile/lower/calls.py). */
+    st->limits.args = calloc(WASMC_ARGS_SLOTS, sizeof(wasmc_val));
+    if (!st->limits.args) {
+        free(st);
+        return NULL;
+    }
     return st;
+}
+
+/* --- exceptions and tags ---------------------------------------------------- */
+
+wasmc_exn *wasmc_exn_alloc(wasmc_store *st, wasmc_tag *tag) {
+    wasmc_exn_obj *o = calloc(1, sizeof *o + (size_t)tag->nparams * sizeof(wasmc_val));
+    if (!o) return NULL;
+    o->exn.tag = tag;
+    o->exn.nvalues = tag->nparams;
+    o->next = st->exns;
+    st->exns = o;
+    return &o->exn;
+}
+
+wasmc_exn *wasmc_exn_new(wasmc_store *st, wasmc_tag *tag, const wasmc_val *values) {
+    wasmc_exn *x = wasmc_exn_alloc(st, tag);
+    if (x && tag->nparams) memcpy((wasmc_val *)(x + 1), values, (size_t)tag->nparams * sizeof(wasmc_val));
+    return x;
+}
+
+wasmc_tag *wasmc_tag_new(wasmc_store *st, const char *type_key, uint32_t key_len, uint32_t nparams) {
+    wasmc_tag_rec *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->tag.type_id = wasmc_type_id(type_key, key_len);
+    r->tag.nparams = nparams;
+    r->next = st->tags;
+    st->tags = r;
+    return &r->tag;
+}
+
+int32_t wasmc_throw_from_host(wasmc_vmctx *caller, wasmc_exn *exn) {
+    if (caller) caller->limits->exn = exn;
+    return WASMC_TRAP_EXCEPTION;
+}
+
+/* Find TAG among the tags STORE's instances can reach: an exported one by
+ * its export name, else "tag[i]" of the first instance that has it. */
+int32_t wasmc_tag_describe(const wasmc_store *st, const wasmc_tag *tag, char *name, size_t len,
+                           const uint8_t **valtypes) {
+    for (int pass = 0; pass < 2; pass++)
+        for (const wasmc_instance *inst = st->instances; inst; inst = inst->next) {
+            const wasmc_image_header *h = inst->hdr;
+            const uint8_t *b = (const uint8_t *)h;
+            wasmc_tag *const *tags = (wasmc_tag *const *)((const uint8_t *)inst->vmctx + h->vm_tags);
+            const wasmc_tag_desc *td = (const wasmc_tag_desc *)(b + h->tags);
+            const wasmc_export_desc *ed = (const wasmc_export_desc *)(b + h->exports);
+            for (uint32_t i = 0; i < (pass ? h->ntags : h->nexports); i++) {
+                uint32_t ti = pass ? i : ed[i].index;
+                if ((!pass && ed[i].kind != WASMC_EXTERN_TAG) || tags[ti] != tag) continue;
+                if (pass)
+                    snprintf(name, len, "tag[%u]", ti);
+                else
+                    snprintf(name, len, "%.*s", (int)ed[i].name_len, (const char *)b + h->strings + ed[i].name);
+                const wasmc_type_desc *ty = (const wasmc_type_desc *)(b + h->types) + td[ti].type;
+                *valtypes = b + ty->valtypes;
+                return (int32_t)ty->nparams;
+            }
+        }
+    return -1;
 }
 
 void wasmc_store_set_max_stack(wasmc_store *st, uint64_t bytes) { st->max_stack = bytes; }
@@ -94,6 +161,7 @@ static void instance_free(wasmc_instance *inst) {
     free(inst->imported_globals);
     free(inst->host_funcrefs);
     free(inst->defined_globals);
+    free(inst->defined_tags);
     free(inst->vmctx);
     wasmc_image_release(inst->image);
     free(inst);
@@ -114,6 +182,15 @@ void wasmc_store_free(wasmc_store *st) {
         free(h);
         h = n;
     }
+    for (wasmc_exn_obj *x = st->exns, *n; x; x = n) {
+        n = x->next;
+        free(x);
+    }
+    for (wasmc_tag_rec *t = st->tags, *n; t; t = n) {
+        n = t->next;
+        free(t);
+    }
+    free(st->limits.args);
     free(st);
 }
 
@@ -162,6 +239,61 @@ static bool key_eq(const char *a, uint32_t alen, const char *b, uint32_t blen) {
     return alen == blen && memcmp(a, b, alen) == 0;
 }
 
+/* Subtyping of the value types that key strings spell (descriptor.py:
+ * valtype_text): names ("i32", "funcref", "externref") and references
+ * "(ref null? HEAP)", where a defined type's HEAP is "$" and its canonical
+ * key, which says its kind ("$func...", "$struct:...", "$array:..."). */
+static bool span_is(const char *s, size_t n, const char *lit) { return n == strlen(lit) && !memcmp(s, lit, n); }
+static bool span_starts(const char *s, size_t n, const char *lit) {
+    return n >= strlen(lit) && !memcmp(s, lit, strlen(lit));
+}
+
+/* Parse reference type key K into nullability and heap text. */
+static bool ref_parts(const char *k, size_t n, bool *nullable, const char **heap, size_t *hn) {
+    if (span_is(k, n, "funcref") || span_is(k, n, "externref")) {
+        *nullable = true;
+        *heap = k;
+        *hn = n - 3;
+        return true;
+    }
+    if (!span_starts(k, n, "(ref ") || k[n - 1] != ')') return false;
+    k += 5, n -= 6;
+    *nullable = span_starts(k, n, "null ");
+    if (*nullable) k += 5, n -= 5;
+    *heap = k;
+    *hn = n;
+    return true;
+}
+
+static bool heap_sub(const char *a, size_t an, const char *b, size_t bn) {
+    if (an == bn && !memcmp(a, b, an)) return true;
+    bool a_def_func = span_starts(a, an, "$func"), b_def_func = span_starts(b, bn, "$func");
+    bool a_struct = span_is(a, an, "struct") || span_starts(a, an, "$struct:");
+    bool a_array = span_is(a, an, "array") || span_starts(a, an, "$array:");
+    if (span_is(a, an, "nofunc")) return span_is(b, bn, "func") || b_def_func;
+    if (a_def_func) return span_is(b, bn, "func");
+    if (span_is(a, an, "noextern")) return span_is(b, bn, "extern");
+    if (span_is(a, an, "noexn")) return span_is(b, bn, "exn");
+    if (span_is(a, an, "none"))
+        return span_is(b, bn, "any") || span_is(b, bn, "eq") || span_is(b, bn, "i31") ||
+               span_is(b, bn, "struct") || span_is(b, bn, "array") || span_starts(b, bn, "$struct:") ||
+               span_starts(b, bn, "$array:");
+    if (span_is(a, an, "eq") || span_is(a, an, "i31") || a_struct || a_array)
+        return span_is(b, bn, "any") || (span_is(b, bn, "eq") && !span_is(a, an, "eq")) ||
+               (span_is(b, bn, "struct") && span_starts(a, an, "$struct:")) ||
+               (span_is(b, bn, "array") && span_starts(a, an, "$array:"));
+    return false; /* declared GC subtypes of defined types: not executable yet */
+}
+
+static bool valtype_sub(const char *a, size_t an, const char *b, size_t bn) {
+    if (an == bn && !memcmp(a, b, an)) return true;
+    bool na, nb;
+    const char *ha, *hb;
+    size_t hna, hnb;
+    if (!ref_parts(a, an, &na, &ha, &hna) || !ref_parts(b, bn, &nb, &hb, &hnb)) return false;
+    return (!na || nb) && heap_sub(ha, hna, hb, hnb);
+}
+
 static bool check_import(const wasmc_image *img, uint32_t i, const wasmc_extern *ext, wasmc_error *err) {
     const wasmc_image_header *h = img->hdr;
     const wasmc_import_desc *id = (const wasmc_import_desc *)(img->base + h->imports) + i;
@@ -180,7 +312,10 @@ static bool check_import(const wasmc_image *img, uint32_t i, const wasmc_extern 
     case WASMC_EXTERN_TABLE: {
         const wasmc_table_desc *td = (const wasmc_table_desc *)(img->base + h->tables) + id->index;
         const wasmc_table *t = ext->ptr;
-        if (t->elem_type != td->elem_type) LINKFAIL("table element type mismatch");
+        uint32_t kl;
+        const char *k = wasmc_table_key(t, &kl);
+        if (t->elem_type != td->elem_type || !key_eq(k, kl, s + td->elem_key, td->elem_key_len))
+            LINKFAIL("table element type mismatch");
         if ((t->flags & WASMC_TABLE_FLAG_64) != (td->flags & WASMC_TABLE_FLAG_64)) LINKFAIL("table index type mismatch");
         if (!limits_match(t->size, t->declared_max, td->min, td->max)) LINKFAIL("table limits mismatch");
         return true;
@@ -196,12 +331,21 @@ static bool check_import(const wasmc_image *img, uint32_t i, const wasmc_extern 
         const wasmc_global_desc *gd = (const wasmc_global_desc *)(img->base + h->globals) + id->index;
         const wasmc_global *g = ext->ptr;
         if (g->mutable_ != gd->mutable) LINKFAIL("global mutability mismatch");
-        if (g->valtype != gd->valtype || !key_eq(g->key, g->key_len, s + gd->key, gd->key_len))
+        /* an immutable global may be of a subtype; a mutable one of exactly the type */
+        if (g->valtype != gd->valtype ||
+            !(gd->mutable ? key_eq(g->key, g->key_len, s + gd->key, gd->key_len)
+                          : valtype_sub(g->key, g->key_len, s + gd->key, gd->key_len)))
             LINKFAIL("global type mismatch");
         return true;
     }
+    case WASMC_EXTERN_TAG: {
+        const wasmc_type_desc *td = (const wasmc_type_desc *)(img->base + h->types) + id->type;
+        const wasmc_tag *t = ext->ptr;
+        if (t->type_id != wasmc_type_id(s + td->key, td->key_len)) LINKFAIL("tag type mismatch");
+        return true;
+    }
     default:
-        LINKFAIL("tags are not supported");
+        LINKFAIL("unknown kind of extern");
     }
 #undef LINKFAIL
 }
@@ -230,6 +374,7 @@ static wasmc_instance *instance_build(wasmc_store *st, wasmc_image *img, const w
     if (nimports != h->nimports) NEWFAIL(WASMC_ERR_LINK, "expected %u imports, got %u", h->nimports, nimports);
     for (uint32_t i = 0; i < nimports; i++)
         if (!check_import(img, i, &imports[i], err)) goto fail;
+    if (!wasmc_limits_admit(st, img, err)) goto fail;
 
     uint32_t ndef_funcs = h->nfuncs - h->nimported_funcs;
     uint32_t ndef_globals = h->nglobals - h->nimported_globals;
@@ -241,8 +386,10 @@ static wasmc_instance *instance_build(wasmc_store *st, wasmc_image *img, const w
     inst->host_funcrefs = calloc(h->nimported_funcs ? h->nimported_funcs : 1, sizeof(wasmc_funcref));
     inst->elems = calloc(h->nelems ? h->nelems : 1, sizeof(wasmc_elem_inst));
     inst->datas = calloc(h->ndatas ? h->ndatas : 1, sizeof(wasmc_data_inst));
+    uint32_t ndef_tags = h->ntags - h->nimported_tags;
+    inst->defined_tags = calloc(ndef_tags ? ndef_tags : 1, sizeof(wasmc_tag));
     if (!inst->vmctx || !inst->memories || !inst->tables || !inst->imported_globals || !inst->defined_globals ||
-        !inst->host_funcrefs || !inst->elems || !inst->datas)
+        !inst->host_funcrefs || !inst->elems || !inst->datas || !inst->defined_tags)
         NEWFAIL(WASMC_ERR_RESOURCE, "out of memory");
     uint8_t *vm = (uint8_t *)inst->vmctx;
     memset(vm, 0, h->vmctx_size);
@@ -300,7 +447,19 @@ static wasmc_instance *instance_build(wasmc_store *st, wasmc_image *img, const w
             gptrs[id[i].index] = g->value;
             break;
         }
+        case WASMC_EXTERN_TAG:
+            /* a tag is its address: the exporter's record (same store) */
+            ((wasmc_tag **)(vm + h->vm_tags))[id[i].index] = x->ptr;
+            break;
         }
+    }
+    /* defined tags */
+    const wasmc_tag_desc *tg = (const wasmc_tag_desc *)(b + h->tags);
+    for (uint32_t i = 0; i < ndef_tags; i++) {
+        const wasmc_type_desc *t = (const wasmc_type_desc *)(b + h->types) + tg[h->nimported_tags + i].type;
+        inst->defined_tags[i].type_id = wasmc_type_id(strs(img) + t->key, t->key_len);
+        inst->defined_tags[i].nparams = t->nparams;
+        ((wasmc_tag **)(vm + h->vm_tags))[h->nimported_tags + i] = &inst->defined_tags[i];
     }
     /* defined memories */
     const wasmc_memory_desc *md = (const wasmc_memory_desc *)(b + h->memories);
@@ -340,6 +499,11 @@ static wasmc_instance *instance_build(wasmc_store *st, wasmc_image *img, const w
         wasmc_table *t = wasmc_table_new(tb[i].elem_type, tb[i].min, tb[i].max, NULL, err);
         if (!t) goto fail;
         t->flags = tb[i].flags;
+        if (!wasmc_table_set_key(t, strs(img) + tb[i].elem_key, tb[i].elem_key_len)) {
+            wasmc_table_release(t);
+            wasmc_set_error(err, WASMC_ERR_RESOURCE, "out of memory");
+            goto fail;
+        }
         inst->tables[i] = t;
         tptrs[i] = t;
     }
@@ -425,6 +589,7 @@ wasmc_instance *wasmc_instance_new(wasmc_store *st, wasmc_image *img, const wasm
     if (!inst) return NULL;
     inst->next = st->instances;
     st->instances = inst;
+    wasmc_limits_count(st, inst->hdr, 1);
     wasmc_entry e;
     if (!wasmc_enter(st, &e, err)) return NULL;
     if (sigsetjmp(e.jb, 0) == 0) {
@@ -457,6 +622,9 @@ int wasmc_instance_export(const wasmc_instance *inst, uint32_t index, wasmc_exte
         out->ptr = ed->index < h->nimported_globals ? (void *)inst->imported_globals[ed->index]
                                                     : (void *)&inst->defined_globals[ed->index - h->nimported_globals];
         return 1;
+    case WASMC_EXTERN_TAG:
+        out->ptr = ((wasmc_tag **)(vm + h->vm_tags))[ed->index];
+        return 1;
     default:
         return 0;
     }
@@ -468,6 +636,7 @@ void wasmc_instance_free(wasmc_store *st, wasmc_instance *inst) {
     for (wasmc_instance **p = &st->instances; *p; p = &(*p)->next) {
         if (*p == inst) {
             *p = inst->next;
+            wasmc_limits_count(st, inst->hdr, -1);
             instance_free(inst);
             return;
         }

@@ -251,7 +251,7 @@ static bool check_dense(checker *c) {
     const wasmc_type_desc *td = (const wasmc_type_desc *)(b + h->types);
     const wasmc_elem_desc *el = (const wasmc_elem_desc *)(b + h->elems);
     const wasmc_data_desc *dd = (const wasmc_data_desc *)(b + h->datas);
-    uint64_t cap = 10 + (uint64_t)h->ntypes + h->nelems + h->ndatas, n = 0;
+    uint64_t cap = 11 + (uint64_t)h->ntypes + h->nelems + h->ndatas, n = 0;
     region *r = malloc(cap * sizeof *r);
     if (!r) { wasmc_set_error(c->err, WASMC_ERR_RESOURCE, "out of memory"); return false; }
 #define ADD(o, sz, a) \
@@ -262,6 +262,7 @@ static bool check_dense(checker *c) {
     ADD(h->tables, (uint64_t)h->ntables * sizeof(wasmc_table_desc), 8);
     ADD(h->memories, (uint64_t)h->nmemories * sizeof(wasmc_memory_desc), 8);
     ADD(h->globals, (uint64_t)h->nglobals * sizeof(wasmc_global_desc), 8);
+    ADD(h->tags, (uint64_t)h->ntags * sizeof(wasmc_tag_desc), 8);
     ADD(h->exports, (uint64_t)h->nexports * sizeof(wasmc_export_desc), 8);
     ADD(h->elems, (uint64_t)h->nelems * sizeof(wasmc_elem_desc), 8);
     ADD(h->datas, (uint64_t)h->ndatas * sizeof(wasmc_data_desc), 8);
@@ -294,7 +295,8 @@ static bool check_descriptor(checker *c) {
              h->abi_version, (unsigned)WASMC_ABI_VERSION);
     if (h->image_size != img->size) FAIL("image size field %u does not match the slice size %llu",
                                          h->image_size, (unsigned long long)img->size);
-    if (h->flags & ~(uint32_t)WASMC_IMAGE_FLAG_GUARD_PAGES) FAIL("image has unknown flags %#x", h->flags);
+    if (h->flags & ~(uint32_t)(WASMC_IMAGE_FLAG_GUARD_PAGES | WASMC_IMAGE_FLAG_FUEL))
+        FAIL("image has unknown flags %#x", h->flags);
     if (!(sizeof(wasmc_image_header) <= h->text_start && h->text_start <= h->text_end && h->text_end <= img->size))
         FAIL("code range outside the image");
     if (h->vmctx_size < sizeof(wasmc_vmctx) || h->vmctx_size > (1u << 30)) FAIL("bad VMContext size");
@@ -318,6 +320,8 @@ static bool check_descriptor(checker *c) {
     TABLE(memories, nmemories, wasmc_memory_desc);
     if (h->nimported_globals > h->nglobals) FAIL("bad global counts");
     TABLE(globals, nglobals, wasmc_global_desc);
+    if (h->nimported_tags > h->ntags) FAIL("bad tag counts");
+    TABLE(tags, ntags, wasmc_tag_desc);
     TABLE(exports, nexports, wasmc_export_desc);
     TABLE(elems, nelems, wasmc_elem_desc);
     TABLE(datas, ndatas, wasmc_data_desc);
@@ -339,7 +343,9 @@ static bool check_descriptor(checker *c) {
     layout_ok &= h->vm_funcref_ptrs == vo;
     vo += (uint64_t)h->nfuncs * 8;
     layout_ok &= h->vm_type_ids == vo;
-    vo = (vo + (uint64_t)h->ntypes * 4 + 15) / 16 * 16;
+    vo = (vo + (uint64_t)h->ntypes * 4 + 7) / 8 * 8;
+    layout_ok &= h->vm_tags == vo;
+    vo = (vo + (uint64_t)h->ntags * 8 + 15) / 16 * 16;
     if (!layout_ok || h->vmctx_size != vo) FAIL("VMContext layout does not match the counts");
     const uint8_t *b = img->base;
     const wasmc_type_desc *td = (const wasmc_type_desc *)(b + h->types);
@@ -371,7 +377,13 @@ static bool check_descriptor(checker *c) {
     if (counts[0] != h->nimported_funcs || counts[1] != h->nimported_tables ||
         counts[2] != h->nimported_memories || counts[3] != h->nimported_globals || counts[4] != h->nimported_tags)
         FAIL("import counts do not match the header");
-    if (h->ntags || h->nimported_tags) FAIL("image uses exception tags, which this runtime does not support");
+    const wasmc_tag_desc *tg = (const wasmc_tag_desc *)(b + h->tags);
+    for (uint32_t i = 0; i < h->ntags; i++)
+        if (tg[i].type >= h->ntypes || td[tg[i].type].kind != WASMC_TYPE_KIND_FUNC || td[tg[i].type].nresults)
+            FAIL("tag %u has a bad type", i);
+    for (uint32_t i = 0; i < h->nimports; i++)
+        if (id[i].kind == WASMC_EXTERN_TAG && id[i].type != tg[id[i].index].type)
+            FAIL("import %u's type differs from its tag's", i);
     const wasmc_func_desc *fd = (const wasmc_func_desc *)(b + h->funcs);
     for (uint32_t i = 0; i < h->nfuncs - h->nimported_funcs; i++) {
         if (!code_ok(c, fd[i].code) || fd[i].code_size > h->text_end - fd[i].code) FAIL("function %u code outside the code range", i);
@@ -411,7 +423,8 @@ static bool check_descriptor(checker *c) {
         uint32_t limit = ed[i].kind == WASMC_EXTERN_FUNC ? h->nfuncs :
                          ed[i].kind == WASMC_EXTERN_TABLE ? h->ntables :
                          ed[i].kind == WASMC_EXTERN_MEMORY ? h->nmemories :
-                         ed[i].kind == WASMC_EXTERN_GLOBAL ? h->nglobals : 0;
+                         ed[i].kind == WASMC_EXTERN_GLOBAL ? h->nglobals :
+                         ed[i].kind == WASMC_EXTERN_TAG ? h->ntags : 0;
         if (ed[i].index >= limit) FAIL("export %u refers to a missing entity", i);
         if (!string_ok(c, ed[i].name, ed[i].name_len)) FAIL("export %u name outside the string table", i);
     }
@@ -695,6 +708,9 @@ static void fill_entity_type(const wasmc_image *img, wasmc_extern_type *out) {
         out->type_key_len = gd->key_len;
         break;
     }
+    case WASMC_EXTERN_TAG:
+        fill_func_type(img, ((const wasmc_tag_desc *)(img->base + h->tags))[out->index].type, out);
+        break;
     }
 }
 

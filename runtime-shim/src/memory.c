@@ -46,6 +46,8 @@ typedef struct memory_obj {
 typedef struct table_obj {
     wasmc_table tab;
     uint32_t refcount;
+    char *key; /* the element type's key (descriptor.valtype_text), or NULL: its plain name */
+    uint32_t key_len;
 } table_obj;
 
 #define MAX_RESERVATIONS 8192
@@ -288,6 +290,28 @@ int wasmc_table_set(wasmc_table *tab, uint64_t i, void *v) {
     return 1;
 }
 
+bool wasmc_table_set_key(wasmc_table *tab, const char *key, uint32_t len) {
+    table_obj *t = (table_obj *)tab;
+    char *k = malloc(len ? len : 1);
+    if (!k) return false;
+    memcpy(k, key, len);
+    free(t->key);
+    t->key = k;
+    t->key_len = len;
+    return true;
+}
+
+const char *wasmc_table_key(const wasmc_table *tab, uint32_t *len) {
+    const table_obj *t = (const table_obj *)tab;
+    if (t->key) {
+        *len = t->key_len;
+        return t->key;
+    }
+    const char *name = tab->elem_type == WASMC_VALTYPE_EXTERNREF ? "externref" : "funcref";
+    *len = (uint32_t)strlen(name);
+    return name;
+}
+
 void wasmc_table_retain(wasmc_table *tab) {
     __atomic_add_fetch(&((table_obj *)tab)->refcount, 1, __ATOMIC_RELAXED);
 }
@@ -297,6 +321,7 @@ void wasmc_table_release(wasmc_table *tab) {
     table_obj *t = (table_obj *)tab;
     if (__atomic_sub_fetch(&t->refcount, 1, __ATOMIC_ACQ_REL) != 0) return;
     free(t->tab.elems);
+    free(t->key);
     free(t);
 }
 

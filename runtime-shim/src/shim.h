@@ -57,8 +57,22 @@ struct wasmc_instance {
     wasmc_data_inst *datas;
     wasmc_funcref *host_funcrefs; /* records for host functions this instance imports */
     wasmc_global *defined_globals; /* extern records of defined globals (values live in the vmctx) */
+    wasmc_tag *defined_tags;      /* this instance's tags (their addresses are their identity) */
     struct wasmc_instance *next;  /* store's list */
 };
+
+/* An exception and the store's list of them (freed with the store). */
+typedef struct wasmc_exn_obj {
+    struct wasmc_exn_obj *next;
+    uint64_t pad;       /* keeps exn 16-aligned */
+    wasmc_exn exn;      /* what compiled code and the API see; payload slots follow */
+} wasmc_exn_obj;
+
+/* A tag created by the host (wasmc_tag_new), owned by its store. */
+typedef struct wasmc_tag_rec {
+    wasmc_tag tag;
+    struct wasmc_tag_rec *next;
+} wasmc_tag_rec;
 
 typedef struct wasmc_hostfunc_rec {
     wasmc_hostfunc env;
@@ -75,6 +89,14 @@ struct wasmc_store {
     int owner_tid;                /* its kernel thread id (the interrupt signal's target) */
     wasmc_instance *instances;
     wasmc_hostfunc_rec *hostfuncs;
+    wasmc_exn_obj *exns;          /* every exception thrown in the store */
+    wasmc_tag_rec *tags;          /* host-created tags */
+    /* limits.c: resource limits, what they count, fuel */
+    wasmc_store_limits res;
+    uint64_t ninstances, nmemories, ntables; /* instances held; memories and tables they define */
+    int64_t fuel_given;           /* limits.fuel as the last wasmc_store_set_fuel set it */
+    uint64_t fuel_spent_before;   /* fuel consumed before that */
+    bool fuel_metered;            /* wasmc_store_set_fuel was called: every instance must count fuel */
 };
 
 /* One host -> guest entry: the jump target for traps. */
@@ -86,6 +108,8 @@ typedef struct wasmc_entry {
     uint32_t nframes;
     uintptr_t pcs[WASMC_MAX_FRAMES];
     uintptr_t saved_limit;
+    void *saved_eh_top;   /* limits.eh_top when the entry began: handlers newer than it are this entry's */
+    wasmc_exn *exn;       /* trap UNCAUGHT_EXCEPTION: the exception */
 } wasmc_entry;
 
 /* Small helpers shared by instance.c and builtins.c. */
@@ -118,6 +142,10 @@ WASMC_INTERNAL void *wasmc_image_adapter_for(uint32_t type_id, wasmc_image **own
 WASMC_INTERNAL bool wasmc_addr_in_reservation(uintptr_t addr);
 WASMC_INTERNAL void wasmc_memory_retain(wasmc_memory *mem);
 WASMC_INTERNAL void wasmc_table_retain(wasmc_table *table);
+/* A table's element type key (descriptor.valtype_text); tables made by the
+ * embedder without one have their element type's plain name. */
+WASMC_INTERNAL bool wasmc_table_set_key(wasmc_table *table, const char *key, uint32_t len);
+WASMC_INTERNAL const char *wasmc_table_key(const wasmc_table *table, uint32_t *len);
 WASMC_INTERNAL void wasmc_global_retain(wasmc_global *g);
 
 /* trap.c */
@@ -125,8 +153,17 @@ WASMC_INTERNAL int wasmc_signals_init(void);
 WASMC_INTERNAL bool wasmc_enter(wasmc_store *store, wasmc_entry *e, wasmc_error *err);
 WASMC_INTERNAL void wasmc_leave(wasmc_entry *e);
 WASMC_INTERNAL WASMC_NORETURN void wasmc_raise(int32_t code, uintptr_t fp);
+WASMC_INTERNAL WASMC_NORETURN void wasmc_throw(wasmc_vmctx *vm, wasmc_exn *exn, uintptr_t fp);
+WASMC_INTERNAL wasmc_exn *wasmc_exn_alloc(wasmc_store *st, wasmc_tag *tag);
 WASMC_INTERNAL void wasmc_entry_error(const wasmc_entry *e, wasmc_error *err);
 WASMC_INTERNAL const char *wasmc_trap_message(int32_t code);
+
+/* limits.c */
+WASMC_INTERNAL void wasmc_limits_init(wasmc_store *st);
+/* May STORE instantiate IMG (its limits, its fuel metering)?  Else fills ERR. */
+WASMC_INTERNAL bool wasmc_limits_admit(const wasmc_store *st, const wasmc_image *img, wasmc_error *err);
+/* Count an instance of H into (SIGN 1) or out of (-1) what STORE holds. */
+WASMC_INTERNAL void wasmc_limits_count(wasmc_store *st, const wasmc_image_header *h, int sign);
 
 /* builtins.c */
 WASMC_INTERNAL extern const wasmc_builtins wasmc_builtins_table;

@@ -23,6 +23,7 @@
  * return a status and the trap is raised by compiled code afterwards.
  */
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,34 +46,10 @@ static pthread_once_t signals_once = PTHREAD_ONCE_INIT;
 static int signals_status = -1;
 static pthread_key_t altstack_key;
 
-static const char *const trap_messages[] = {
-#define M(code, msg) [code] = msg
-    M(WASMC_TRAP_NONE, "no trap"),
-    M(WASMC_TRAP_UNREACHABLE, "unreachable"),
-    M(WASMC_TRAP_MEMORY_OOB, "out of bounds memory access"),
-    M(WASMC_TRAP_TABLE_OOB, "out of bounds table access"),
-    M(WASMC_TRAP_INDIRECT_TYPE, "indirect call type mismatch"),
-    M(WASMC_TRAP_UNINITIALIZED, "uninitialized element"),
-    M(WASMC_TRAP_UNDEFINED, "undefined element"),
-    M(WASMC_TRAP_DIV_ZERO, "integer divide by zero"),
-    M(WASMC_TRAP_INT_OVERFLOW, "integer overflow"),
-    M(WASMC_TRAP_BAD_CONVERSION, "invalid conversion to integer"),
-    M(WASMC_TRAP_STACK_EXHAUSTED, "call stack exhausted"),
-    M(WASMC_TRAP_NULL_REFERENCE, "null reference"),
-    M(WASMC_TRAP_NULL_FUNCTION, "null function reference"),
-    M(WASMC_TRAP_HOST, "host function failed"),
-    M(WASMC_TRAP_EXIT, "guest called proc_exit"),
-    M(WASMC_TRAP_UNCAUGHT_EXCEPTION, "uncaught exception"),
-    M(WASMC_TRAP_CAST_FAILURE, "cast failure"),
-    M(WASMC_TRAP_ARRAY_OOB, "out of bounds array access"),
-    M(WASMC_TRAP_NULL_STRUCT, "null structure reference"),
-    M(WASMC_TRAP_NULL_ARRAY, "null array reference"),
-    M(WASMC_TRAP_NULL_I31, "null i31 reference"),
-    M(WASMC_TRAP_ALLOCATION, "allocation too large"),
-    M(WASMC_TRAP_INTERRUPT, "interrupted"),
-    M(WASMC_TRAP_MISALIGNED, "misaligned memory access"),
-#undef M
-};
+static const char *const trap_messages[] = WASMC_TRAP_MESSAGES; /* from wasmc/abi.py */
+/* Compiled code allocates handler records of EH_RECORD_SIZE bytes: the
+ * C library's jmp_buf must fit before the link to the previous record. */
+_Static_assert(sizeof(jmp_buf) <= WASMC_EH_RECORD_PREV, "jmp_buf does not fit a handler record");
 _Static_assert(sizeof trap_messages / sizeof trap_messages[0] == WASMC_TRAP_COUNT,
                "a trap code has no message");
 
@@ -138,6 +115,7 @@ void wasmc_entry_error(const wasmc_entry *e, wasmc_error *err) {
     if (!err) return;
     err->kind = WASMC_ERR_TRAP;
     err->trap = e->trap;
+    err->exn = e->trap == WASMC_TRAP_UNCAUGHT_EXCEPTION ? e->exn : NULL;
     err->nframes = 0;
     for (uint32_t i = 0; i < e->nframes; i++) {
         uint32_t f;
@@ -167,6 +145,22 @@ void wasmc_raise(int32_t code, uintptr_t fp) {
     else
         e->nframes = 0;
     siglongjmp(e->jb, 1);
+}
+
+/* Throw EXN from guest code running with VM: to the innermost handler
+ * record of the current entry (compile/lower/eh.py pushed it, and its
+ * _setjmp returns again with limits->exn set), or, when the entry has none,
+ * out of the entry as an uncaught exception.  Handlers of outer entries are
+ * never jumped to directly: that would skip the host frames in between. */
+void wasmc_throw(wasmc_vmctx *vm, wasmc_exn *exn, uintptr_t fp) {
+    wasmc_entry *e = tls_entry;
+    wasmc_limits *lim = vm->limits;
+    if (e && lim->eh_top != e->saved_eh_top) {
+        lim->exn = exn;
+        _longjmp(*(jmp_buf *)lim->eh_top, 1);
+    }
+    if (e) e->exn = exn;
+    wasmc_raise(WASMC_TRAP_UNCAUGHT_EXCEPTION, fp);
 }
 
 /* --- signals ------------------------------------------------------------ */
@@ -325,7 +319,9 @@ bool wasmc_enter(wasmc_store *st, wasmc_entry *e, wasmc_error *err) {
     e->store = st;
     e->trap = 0;
     e->nframes = 0;
+    e->exn = NULL;
     e->saved_limit = st->limits.stack_limit;
+    e->saved_eh_top = st->limits.eh_top;
     if (st->depth == 0) {
         find_stack_bounds();
         uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
@@ -348,4 +344,6 @@ void wasmc_leave(wasmc_entry *e) {
     tls_entry = e->prev;
     __atomic_store_n(&st->depth, st->depth - 1, __ATOMIC_RELEASE);
     st->limits.stack_limit = e->saved_limit;
+    /* A trap leaves guest code without popping its handler records. */
+    st->limits.eh_top = e->saved_eh_top;
 }

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import M64, call
+from places import M64, call, place, servers  # noqa: F401 (place and servers are fixtures)
 from wasmc.errors import Trap
 
 WASM = Path(__file__).resolve().parents[2] / "corpus" / "wat" / "mem64big.wasm"

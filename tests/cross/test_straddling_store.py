@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import call
+from places import call, place, servers  # noqa: F401 (place and servers are fixtures)
 from wasmc.errors import Trap
 
 WASM = Path(__file__).resolve().parents[2] / "corpus" / "wat" / "straddle.wasm"

@@ -215,3 +215,35 @@ def test_progress_only_on_a_terminal(tmp_path):
     assert os.waitstatus_to_exitcode(status) == 0, text
     assert "x86_64:v1" in text and "riscv64:rv64gc" in text and "lower" in text
     assert (tmp_path / "t.wasmu").read_bytes() == (tmp_path / "q.wasmu").read_bytes()
+
+
+def _throwing_module() -> bytes:
+    """(tag $own (export "own") (param i64 f64))
+    (func (export "throw_own") (param i64) (throw $own (local.get 0) (f64.const 2.5)))"""
+    import struct
+
+    from wasmbuild import F64, I64, Mod, lget, name, uleb
+
+    m = Mod()
+    t = m.functype([I64, F64], [])
+    m.tags.append(b"\x00" + uleb(t))
+    f = m.func(m.functype([I64], []), lget(0) + b"\x44" + struct.pack("<d", 2.5) + b"\x08" + uleb(0))
+    m.exports.append(name("own") + b"\x04" + uleb(0))
+    m.exports.append(name("throw_own") + b"\x00" + uleb(f))
+    return m.build()
+
+
+def test_an_uncaught_exception_names_its_tag_everywhere(tmp_path):
+    """The same line and exit code 134 in-process, in each architecture's
+    runner and in a standalone executable."""
+    src = tmp_path / "throw.wasm"
+    src.write_bytes(_throwing_module())
+    ok(wasmc("build", src, "--targets", "all", "-O0", "-o", tmp_path / "throw.wasmu"))
+    want = "wasmc: trap: uncaught exception: tag own (-7, 2.5) (backtrace: throw_own)"
+    for arch in (None,) + ARCHES:
+        target = ("--target", arch) if arch else ()
+        r = wasmc("exec", *target, tmp_path / "throw.wasmu", "--invoke", "throw_own", "--", "-7")
+        assert one_line_error(r, 134) == want, arch
+    ok(wasmc("build", src, "--exe", "-O0", "-o", tmp_path / "throw.exe"))
+    r = subprocess.run([tmp_path / "throw.exe", "--invoke", "throw_own", "--", "-7"], capture_output=True, text=True)
+    assert one_line_error(r, 134) == want

@@ -11,8 +11,4 @@ EXPECTED_FAILURES: dict[str, str] = {}
 #: Execution (tests/spec/test_execution.py): keys ``"<path>:<line>"`` as above
 #: (for every optimisation level the suite runs), values the reason.  A file's
 #: failures must equal its entries here exactly.
-EXECUTION_FAILURES: dict[str, str] = {
-    "core/memory64/table64.json:13": "imports spectest::table64, a host table with i64 indices: "
-                                     "wasmc.Table (runtime/api.py) and the runner's --serve protocol "
-                                     "cannot make one yet",
-}
+EXECUTION_FAILURES: dict[str, str] = {}

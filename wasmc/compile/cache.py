@@ -86,9 +86,9 @@ def pin(path: Path) -> str:
 
 
 def compile_cached(data: bytes, opt_level: int = 2, use_cache: bool = True, source_name="module.wasm",
-                   slice_specs=None, isolate: bool = True) -> Path:
+                   slice_specs=None, isolate: bool = True, fuel: bool = False) -> Path:
     specs = slice_specs or host_slice_specs()
-    opts = BuildOptions(opt_level=opt_level, isolate=isolate)
+    opts = BuildOptions(opt_level=opt_level, isolate=isolate, fuel=fuel)
     key = cache_key(data, specs, opts)
     path = cache_dir() / key[:2] / f"{key}.wasmu"
     if use_cache and path.is_file() and _sound(path):

@@ -14,6 +14,7 @@ that goes into the container's JSON metadata.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 
 from .. import abi
@@ -36,14 +37,31 @@ def valtype_code(t) -> int:
     return abi.VALTYPES[t]
 
 
-def valtype_text(t) -> str:
+def valtype_text(t, module=None) -> str:
+    """A value type as the metadata and the descriptor's type keys spell it:
+    a name (``i32``, ``funcref``) or ``(ref null? HEAP)``.  A defined type's
+    HEAP is ``$`` and its canonical key (``$func(i32)->()``, or
+    ``$func:gc:DIGEST`` / ``$struct:...`` / ``$array:...`` for types that
+    need GC canonicalisation), so keys compare across modules and the shim
+    can check subtyping (instance.c: valtype_sub) without the type section."""
     if isinstance(t, RefType):
         if t.nullable and t.heap == "func":
             return "funcref"
         if t.nullable and t.heap == "extern":
             return "externref"
+        if isinstance(t.heap, int) and module is not None:
+            return f"(ref {'null ' if t.nullable else ''}${heap_key(module, t.heap)})"
         return str(t)
     return t
+
+
+def heap_key(module, index: int) -> str:
+    """The text of defined type INDEX as a heap type (see valtype_text)."""
+    key = type_key(module, index)
+    if not key.startswith(b"gc:"):
+        return key.decode()
+    kind = type(module.types[index].comp).__name__.removesuffix("Type").lower()  # func, struct, array
+    return f"{kind}:gc:{hashlib.sha256(key).hexdigest()[:32]}"
 
 
 def _plain(module, index: int) -> bool:
@@ -160,7 +178,7 @@ def build_image(module, info, linked) -> bytes:
     table_rows = []
     for i, tt in enumerate(info.tables):
         lim = tt.limits
-        ko, kl = strings.add(valtype_text(tt.elem))
+        ko, kl = strings.add(valtype_text(tt.elem, m))
         row = dict(min=lim.min, max=abi.NO_MAX if lim.max is None else lim.max,
                    elem_type=valtype_code(tt.elem), flags=abi.TABLE_FLAG_64 if lim.is64 else 0,
                    elem_key=ko, elem_key_len=kl)
@@ -177,8 +195,10 @@ def build_image(module, info, linked) -> bytes:
     # globals
     glob_rows = []
     for gt in info.globals:
-        ko, kl = strings.add(valtype_text(gt.type))
+        ko, kl = strings.add(valtype_text(gt.type, m))
         glob_rows.append(dict(valtype=valtype_code(gt.type), mutable=int(gt.mutable), key=ko, key_len=kl))
+    # tags (imported first): the type of each
+    tag_rows = [dict(type=t.type_index) for t in m.all_tags()]
     # exports
     exp_rows = []
     for e in m.exports:
@@ -208,7 +228,7 @@ def build_image(module, info, linked) -> bytes:
 
     hdr = dict(
         magic=abi.IMAGE_MAGIC, abi_version=abi.ABI_VERSION,
-        flags=abi.IMAGE_FLAG_GUARD_PAGES,
+        flags=abi.IMAGE_FLAG_GUARD_PAGES | (abi.IMAGE_FLAG_FUEL if info.fuel else 0),
         text_start=linked.text_start, text_end=linked.text_end,
         vmctx_size=info.vmo.size, vm_memories=info.vmo.memories, vm_tables=info.vmo.tables,
         vm_imported_globals=info.vmo.imported_globals, vm_globals=info.vmo.globals,
@@ -222,7 +242,8 @@ def build_image(module, info, linked) -> bytes:
         nexports=len(m.exports), nelems=len(m.elems), ndatas=len(m.datas),
         start_func=abi.NO_INDEX if m.start is None else m.start,
         init_globals=sym("wasm_init_globals"),
-        module_name=abi.NO_INDEX, ntags=0, nimported_tags=counters["tag"],
+        module_name=abi.NO_INDEX, ntags=len(tag_rows), nimported_tags=counters["tag"],
+        vm_tags=info.vmo.tags,
     )
     if m.names.module:
         hdr["module_name"] = strings.add(m.names.module)[0]
@@ -232,6 +253,7 @@ def build_image(module, info, linked) -> bytes:
     hdr["tables"] = pack_records(abi.TABLE_DESC, table_rows)
     hdr["memories"] = pack_records(abi.MEMORY_DESC, mem_rows)
     hdr["globals"] = pack_records(abi.GLOBAL_DESC, glob_rows)
+    hdr["tags"] = pack_records(abi.TAG_DESC, tag_rows)
     hdr["exports"] = pack_records(abi.EXPORT_DESC, exp_rows)
     hdr["elems"] = pack_records(abi.ELEM_DESC, elem_rows)
     # data records need the offsets of their bytes: place the bytes first.
@@ -258,8 +280,8 @@ def interface(module) -> dict:
 
     def functype(ti):
         ft = m.types[ti].comp
-        return {"params": [valtype_text(t) for t in ft.params],
-                "results": [valtype_text(t) for t in ft.results]}
+        return {"params": [valtype_text(t, m) for t in ft.params],
+                "results": [valtype_text(t, m) for t in ft.results]}
 
     def desc(kind, d):
         if kind == "func":
@@ -269,10 +291,10 @@ def interface(module) -> dict:
             return {"min": lim.min, "max": lim.max, "index_type": "i64" if lim.is64 else "i32"}
         if kind == "table":
             lim = d.limits
-            return {"element": valtype_text(d.elem), "min": lim.min, "max": lim.max,
+            return {"element": valtype_text(d.elem, m), "min": lim.min, "max": lim.max,
                     "index_type": "i64" if lim.is64 else "i32"}
         if kind == "global":
-            return {"type": valtype_text(d.type), "mutable": d.mutable}
+            return {"type": valtype_text(d.type, m), "mutable": d.mutable}
         if kind == "tag":
             return functype(d.type_index)
         raise AssertionError(kind)

@@ -44,6 +44,13 @@ class BuildOptions:
     jobs: int = 0  # 0 = os.cpu_count()
     keep_wasm: bool = True
     isolate: bool = True  # compile in worker processes (an LLVM abort is a CompileError)
+    fuel: bool = False  # fuel metering (compile/lower/fuel.py; recorded as options.fuel)
+
+    def recorded(self) -> dict:
+        """The options an artifact records (metadata ``options``): what
+        `wasmc slices add` compiles new slices with.  ``fuel`` only when set,
+        so an artifact built without it is what it always was."""
+        return {"opt_level": self.opt_level, **({"fuel": True} if self.fuel else {})}
 
 
 def _libcalls(target_name, tier_name):
@@ -127,7 +134,7 @@ def compile_slices(module, slice_specs, options: BuildOptions, progress: Progres
     for target, _ in slice_specs:
         key = _lowering_key(target)
         if key not in lowerings:
-            lowerings[key] = ModuleLowering.for_target(module, target)
+            lowerings[key] = ModuleLowering.for_target(module, target, fuel=options.fuel)
             irs[key] = lower_partitions(module, lowerings[key])
     progress.lowered(time.monotonic() - t0)
     jobs = options.jobs or os.cpu_count() or 1
@@ -186,7 +193,7 @@ def build(data: bytes, slice_specs=None, options: BuildOptions = BuildOptions(),
     meta = {
         "compiler": f"wasmc {__version__}",
         "llvm": llvm.llvm_version(),
-        "options": {"opt_level": options.opt_level},
+        "options": options.recorded(),
         "source": {"name": os.path.basename(source_name), "sha256": hashlib.sha256(data).hexdigest(),
                    "size": len(data)},
         "features": features_used(module),
@@ -229,7 +236,8 @@ def cache_key(data: bytes, slice_specs, options: BuildOptions) -> str:
     h = hashlib.sha256()
     h.update(data)
     h.update(f"|wasmc {__version__}|abi {abi.ABI_VERSION}|llvm {llvm.llvm_version()}"
-             f"|O{options.opt_level}|keep {options.keep_wasm}".encode())  # (isolation changes no output)
+             f"|O{options.opt_level}|keep {options.keep_wasm}{'|fuel' if options.fuel else ''}".encode())
+    # (isolation changes no output)
     for t, tier in slice_specs:
         h.update(f"|{t.name}:{tier.name}:{tier.cpu}:{tier.features}".encode())
     h.update(_compiler_fingerprint())

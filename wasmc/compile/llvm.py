@@ -55,9 +55,25 @@ def target_machine(triple: str, cpu: str, features: str, abiname: str, opt: int)
                                         codemodel="small", abiname=abiname)
 
 
+# The three compiler tiers (issue: Wasmer's Singlepass / Cranelift / LLVM),
+# each a mid-level pass list and a code generator level:
+#
+#   -O0  baseline: SROA only (locals out of memory: what makes the code
+#        sane), then the fast instruction selector and register allocator.
+#   -O1  balanced: mem2reg, instcombine, simplifycfg -- the input is already
+#        optimised by its own compiler, so the full pipeline finds little --
+#        then the optimising code generator, whose instruction selection and
+#        register allocation are most of the gain.
+#   -O2, -O3  LLVM's own pipelines at that level.
+#
+# docs/benchmarks.md has each tier's compile time and run time.
+TIER_PASSES = {0: ("sroa",), 1: ("sroa", "instruction_combine", "simplify_cfg")}
+TIER_CODEGEN = {0: 0, 1: 2, 2: 2, 3: 3}
+
+
 def _optimised_module(ir: str, target, tier, opt: int, name: str):
     """Parse IR for TARGET/TIER, stamp triple and data layout, verify, optimise."""
-    tm = target_machine(target.triple, tier.cpu, tier.features, target.abiname, opt)
+    tm = target_machine(target.triple, tier.cpu, tier.features, target.abiname, TIER_CODEGEN[opt])
     try:
         mod = llvm.parse_assembly(ir)
         mod.name = name
@@ -67,9 +83,14 @@ def _optimised_module(ir: str, target, tier, opt: int, name: str):
     except RuntimeError as e:
         detail = " ".join(line.strip() for line in str(e).strip().splitlines()[:2])
         raise CompileError(f"generated IR was rejected by LLVM: {detail}") from None
-    if opt > 0:
-        pto = llvm.create_pipeline_tuning_options(speed_level=opt)
-        pb = llvm.create_pass_builder(tm, pto)
+    pto = llvm.create_pipeline_tuning_options(speed_level=max(opt, 1))
+    pb = llvm.create_pass_builder(tm, pto)
+    if opt in TIER_PASSES:
+        mpm = llvm.create_new_module_pass_manager()
+        for p in TIER_PASSES[opt]:
+            getattr(mpm, f"add_{p}_pass")()
+        mpm.run(mod, pb)
+    else:
         pb.getModulePassManager().run(mod, pb)
     return tm, mod
 

@@ -47,7 +47,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .. import abi, container
-from ..errors import ArtifactError, FileError, LinkError, InstantiationError, Trap, WasmcError
+from ..errors import (ArtifactError, FileError, LinkError, InstantiationError, ResourceLimitError, Trap,
+                      WasmcError)
 from . import shim
 from .select import choose_slice
 
@@ -66,6 +67,20 @@ class Exit(Trap):
     def __init__(self, code: int):
         self.code = code
         super().__init__("exit", f"guest exited with status {code}")
+
+
+class WasmException(Trap):
+    """A Wasm exception that no handler caught: ``tag`` (a :class:`Tag`) and
+    its payload ``values``.  A host function may raise one to throw it into
+    the guest (``raise wasmc.WasmException(tag, [1, 2.5])``)."""
+
+    def __init__(self, tag: "Tag", values=(), backtrace=()):
+        self.tag = tag
+        self.values = list(values)
+        self._exn = None  # the shim's exception, when it came from guest code
+        self._store = None  # the store that owns _exn
+        shown = ", ".join(repr(v) for v in self.values)
+        super().__init__("uncaught exception", f"uncaught exception: {tag} ({shown})", backtrace)
 
 
 class FuncType:
@@ -95,16 +110,58 @@ class FuncType:
 # Stores
 # ---------------------------------------------------------------------------
 
-class Store:
-    """Owns instances and host-function records; used by one thread at a time."""
+class StoreLimits:
+    """A store's resource limits, as wasmtime's ``StoreLimits`` (None: no
+    limit).  ``memory_size`` is bytes per linear memory, ``table_elements``
+    elements per table; ``instances`` is how many instances the store may
+    hold, ``tables`` and ``memories`` how many its instances may define
+    together.  Growth beyond a limit fails as the spec allows (memory.grow
+    and table.grow return -1; ``Memory.grow``/``Table.grow`` on an extern of
+    the store raise); instantiation that needs more raises
+    :class:`~wasmc.ResourceLimitError`."""
 
-    def __init__(self, max_stack: int | None = None):
+    _FIELDS = ("memory_size", "table_elements", "instances", "tables", "memories")
+
+    def __init__(self, memory_size: int | None = None, table_elements: int | None = None,
+                 instances: int | None = None, tables: int | None = None, memories: int | None = None):
+        for name, v in zip(self._FIELDS, (memory_size, table_elements, instances, tables, memories)):
+            setattr(self, name, None if v is None else _count(name, v))
+
+    def _native(self):
+        return shim.StoreLimits(*(abi.NO_MAX if getattr(self, n) is None else getattr(self, n)
+                                  for n in self._FIELDS))
+
+    def __eq__(self, other):
+        return isinstance(other, StoreLimits) and all(getattr(self, n) == getattr(other, n) for n in self._FIELDS)
+
+    def __repr__(self):
+        set_ = ", ".join(f"{n}={getattr(self, n)}" for n in self._FIELDS if getattr(self, n) is not None)
+        return f"StoreLimits({set_})"
+
+
+#: The most fuel a store can hold (limits->fuel is an int64).
+MAX_FUEL = (1 << 63) - 1
+
+
+class Store:
+    """Owns instances and host-function records; used by one thread at a time.
+
+    ``limits`` (a :class:`StoreLimits`) bounds what its instances may
+    create and grow to (also :meth:`set_limits`); :meth:`set_fuel` meters
+    the code of modules built with fuel metering."""
+
+    def __init__(self, max_stack: int | None = None, *, limits: StoreLimits | None = None):
         self._lib = shim.lib()
         self._ptr = self._lib.wasmc_store_new()
         if not self._ptr:
             raise MemoryError("cannot create a store")
         if max_stack:
             self._lib.wasmc_store_set_max_stack(self._ptr, max_stack)
+        self.limits = StoreLimits()
+        if limits is not None:
+            if not isinstance(limits, StoreLimits):
+                raise TypeError(f"limits must be a wasmc.StoreLimits, got {type(limits).__name__}")
+            self.set_limits(**{n: getattr(limits, n) for n in StoreLimits._FIELDS})
         self._externrefs: dict = {}  # handle -> object
         self._extern_handles: dict = {}  # id(object) -> handle
         self._handle_counter = itertools.count(1)
@@ -113,6 +170,7 @@ class Store:
         # funcref address -> Func, so one function keeps one identity (weak:
         # a Func holds its store, the store must not hold it back)
         self._funcs_by_ptr = weakref.WeakValueDictionary()
+        self._tags_by_ptr = weakref.WeakValueDictionary()  # tag address -> Tag (one identity)
         self._keep: list = []  # objects the C store points into (WASI contexts)
         self._wasi = None  # the WASI context linked into this store, if any
 
@@ -124,6 +182,43 @@ class Store:
         a watchdog); a host function blocked in a system call (a WASI read)
         is not cut short."""
         self._lib.wasmc_store_interrupt(self._ptr)
+
+    def set_limits(self, memory_size: int | None = None, table_elements: int | None = None,
+                   instances: int | None = None, tables: int | None = None, memories: int | None = None) -> None:
+        """Replace the store's resource limits (see :class:`StoreLimits`;
+        None: no limit).  They apply to instances created from now on and
+        to every growth from now on."""
+        limits = StoreLimits(memory_size, table_elements, instances, tables, memories)
+        native = limits._native()
+        self._lib.wasmc_store_set_limits(self._ptr, ctypes.byref(native))
+        self.limits = limits
+
+    def set_fuel(self, fuel: int) -> None:
+        """Give the store FUEL units to run with (0 <= FUEL < 2**63).  Code
+        built with fuel metering (``wasmc build --fuel``, ``Module(...,
+        fuel=True)``) spends one unit per Wasm instruction (wasmtime's costs:
+        nop, drop, block, loop, end, else, return and unreachable are free)
+        and raises ``Trap`` ``"out of fuel"`` at the first function entry or
+        loop header reached with none left, at the same instruction on every
+        run and every machine.  From now on every instance of the store must
+        be built with fuel metering: one that is not is refused, and so is
+        this call if the store already holds one."""
+        fuel = _count("fuel", fuel, MAX_FUEL + 1)
+        err = shim.Error()
+        if not self._lib.wasmc_store_set_fuel(self._ptr, fuel, ctypes.byref(err)):
+            _raise_error(err, self)
+
+    def get_fuel(self) -> int:
+        """Fuel left (0 once it is spent).  A store starts with 2**63 - 1."""
+        return self._lib.wasmc_store_get_fuel(self._ptr)
+
+    def fuel_consumed(self) -> int:
+        """Fuel spent since the store was created: the cost of every Wasm
+        instruction its metered code ran (as of the last function entry,
+        loop header, call or return: exact when a call returns or runs out
+        of fuel; after another trap, the trapping function's last stretch
+        may be missing)."""
+        return self._lib.wasmc_store_fuel_consumed(self._ptr)
 
     def __del__(self):
         ptr = getattr(self, "_ptr", None)
@@ -240,6 +335,8 @@ def _raise_error(err: shim.Error, store: Store | None, default=WasmcError):
         raise LinkError(err.text())
     if err.kind == shim.ERR_ARTIFACT:
         raise ArtifactError(err.text())
+    if err.kind == shim.ERR_LIMIT:
+        raise ResourceLimitError(err.text())
     raise default(err.text())
 
 
@@ -254,14 +351,30 @@ def _trap(err: shim.Error, store: Store | None) -> Exception:
         return pending
     if code == abi.trap_code("EXIT") and store is not None and store._wasi is not None:
         return Exit(store._wasi.exit_code())
-    info = abi.TRAP_BY_CODE.get(code)
-    message = info.message if info else f"trap {code}"
     frames = []
     for i in range(err.nframes):
         f = err.frames[i]
         mod = Module._by_image.get(f.image)
         frames.append(mod._func_name(f.func) if mod else f"func[{f.func}]")
+    if code == abi.trap_code("UNCAUGHT_EXCEPTION") and err.exn and store is not None:
+        return _exception(err.exn, store, frames)
+    info = abi.TRAP_BY_CODE.get(code)
+    message = info.message if info else f"trap {code}"
     return Trap(message, message, frames)
+
+
+def _exception(exn: int, store: Store, frames=()) -> "WasmException":
+    """A WasmException for the shim's exception EXN (owned by STORE)."""
+    x = shim.Exn.from_address(exn)
+    tag = Tag._from_ptr(x.tag, store)
+    slots = (ctypes.c_uint64 * (2 * x.nvalues)).from_address(exn + abi.EXN.size) if x.nvalues else []
+    params = tag.type.params if tag.type is not None else ()
+    values = [_from_bits(t, slots[2 * i], slots[2 * i + 1], store) if t in VALTYPES else None
+              for i, t in enumerate(params)]
+    e = WasmException(tag, values, frames)
+    e._exn = exn
+    e._store = store
+    return e
 
 
 # ---------------------------------------------------------------------------
@@ -273,14 +386,18 @@ class Module:
 
     ``imports`` and ``exports`` list what it imports and exports, as dicts
     (``module``, ``name``, ``kind``, ``type``; exports have ``index``
-    instead of ``module``), read from the checked image descriptor."""
+    instead of ``module``), read from the checked image descriptor.
+    ``fuel`` says whether its code meters fuel (built with ``fuel=True`` or
+    ``wasmc build --fuel``; see :meth:`Store.set_fuel`)."""
 
     _by_image = weakref.WeakValueDictionary()  # image address -> Module (for backtraces)
 
-    def __init__(self, data: bytes, *, opt_level: int = 2, cache: bool = True):
+    def __init__(self, data: bytes, *, opt_level: int = 2, cache: bool = True, fuel: bool = False):
         from ..compile.cache import compile_cached  # loads the compiler (and llvmlite)
 
-        path = compile_cached(bytes(data), opt_level=opt_level, use_cache=cache)
+        if not isinstance(fuel, bool):
+            raise TypeError(f"fuel must be a bool, got {type(fuel).__name__}")
+        path = compile_cached(bytes(data), opt_level=opt_level, use_cache=cache, fuel=fuel)
         self._init_from_path(path)
 
     @classmethod
@@ -328,7 +445,11 @@ class Module:
         # From here on the descriptor is checked: the interface comes from it.
         self.imports = _interface(lib.wasmc_image_import, ptr, self.path)
         self.exports = _interface(lib.wasmc_image_export, ptr, self.path)
+        self.fuel = bool(lib.wasmc_image_header_of(ptr).contents.flags & abi.IMAGE_FLAG_FUEL)
         _check_metadata(art, self.imports, self.exports, self.path)
+        if container.fuel_metered(art.metadata, self.path) != self.fuel:
+            raise ArtifactError(f"{self.path}: the metadata says the code {'does not meter' if self.fuel else 'meters'} "
+                                "fuel, the image says otherwise (corrupt or tampered artifact)")
         _register_types(lib, ptr)
         Module._by_image[ptr] = self
 
@@ -589,9 +710,41 @@ def _host_dispatch(env, caller, values) -> int:
             slots[2 * i] = lo
             slots[2 * i + 1] = hi
         return 0
+    except WasmException as e:
+        # thrown into the guest: a handler there may catch it
+        try:
+            exn = _exn_for(e, store)
+        except BaseException as bad:  # noqa: BLE001 - a malformed exception traps the guest
+            _tls.pending = bad
+            return abi.trap_code("HOST")
+        return store._lib.wasmc_throw_from_host(caller, exn)
     except BaseException as e:  # noqa: BLE001 - handed back to the caller of the guest
         _tls.pending = e
         return abi.trap_code("HOST")
+
+
+def _exn_for(e: "WasmException", store: Store) -> int:
+    """The shim exception for E in STORE: the one it came from (rethrown
+    unchanged, so throw_ref sees the same exception) or a new one."""
+    if e._exn is not None and e._store is store:
+        return e._exn
+    tag = e.tag
+    if not isinstance(tag, Tag):
+        raise TypeError(f"a WasmException needs a wasmc.Tag, got {type(tag).__name__}")
+    if tag._store is not store:
+        raise LinkError("a tag can only be thrown in the store it belongs to")
+    params = tag.type.params
+    if len(e.values) != len(params):
+        raise TypeError(f"tag {tag} takes {len(params)} values ({len(e.values)} given)")
+    words = []
+    for ty, v in zip(params, e.values):
+        words.extend(_to_bits(ty, v, store))
+    buf = (ctypes.c_uint64 * max(len(words), 2))(*words)
+    exn = store._lib.wasmc_exn_new(store._ptr, tag._ptr, buf)
+    if not exn:
+        raise MemoryError("cannot create an exception")
+    e._exn, e._store = exn, store
+    return exn
 
 
 def shim_hostfunc(env) -> int:
@@ -689,23 +842,31 @@ class Memory:
         ctypes.memmove(self._range(offset, len(data)), data, len(data))
 
     def grow(self, delta: int) -> int:
-        """Grow by DELTA pages; the old size in pages."""
-        r = self._lib.wasmc_memory_grow(self._ptr, _count("delta", delta))
+        """Grow by DELTA pages; the old size in pages.  An exported memory
+        grows on behalf of its store, within the store's limits."""
+        delta = _count("delta", delta)
+        if self._store is not None:
+            r = self._lib.wasmc_store_memory_grow(self._store._ptr, self._ptr, delta)
+        else:
+            r = self._lib.wasmc_memory_grow(self._ptr, delta)
         if r < 0:
             raise WasmcError("memory cannot grow by that much")
         return r
 
 
 class Table:
-    """A table of references."""
+    """A table of references; ``index_type`` "i64" makes a 64-bit table
+    (memory64 proposal), imported where a module declares ``table i64``."""
 
     def __init__(self, element: str = "funcref", min: int = 0, max: int | None = None, init=None, *,
-                 store: Store | None = None, _ptr=None, _store=None):
+                 store: Store | None = None, index_type: str = "i32", _ptr=None, _store=None):
         self._lib = shim.lib()
         if _ptr is None:
             if element not in ("funcref", "externref"):
                 raise ValueError("element must be 'funcref' or 'externref'")
-            lo, hi = _limits("table", "elements", min, max, 1 << 32)
+            if index_type not in ("i32", "i64"):
+                raise ValueError("index_type must be 'i32' or 'i64'")
+            lo, hi = _limits("table", "elements", min, max, 1 << 32 if index_type == "i32" else _M64)
             self._store = store or Store()
             err = shim.Error()
             code = abi.VALTYPE_FUNCREF if element == "funcref" else abi.VALTYPE_EXTERNREF
@@ -713,12 +874,16 @@ class Table:
             _ptr = self._lib.wasmc_table_new(code, lo, hi, iv, ctypes.byref(err))
             if not _ptr:
                 raise MemoryError(err.text())
+            if index_type == "i64":
+                shim.Table.from_address(_ptr).flags = abi.TABLE_FLAG_64
             self._owned = True
         else:
             self._store = _store
             self._owned = False
         self._ptr = _ptr
-        self.element = _CODE_NAMES[shim.Table.from_address(_ptr).elem_type]
+        t = shim.Table.from_address(_ptr)
+        self.element = _CODE_NAMES[t.elem_type]
+        self.index_type = "i64" if t.flags & abi.TABLE_FLAG_64 else "i32"
 
     def __del__(self):
         if getattr(self, "_owned", False) and self._ptr:
@@ -748,9 +913,11 @@ class Table:
             raise IndexError("out of bounds table access")
 
     def grow(self, delta: int, init=None) -> int:
-        """Grow by DELTA elements set to INIT; the old size."""
+        """Grow by DELTA elements set to INIT; the old size.  The table grows
+        on behalf of its store, within the store's limits."""
         delta = _count("delta", delta)
-        r = self._lib.wasmc_table_grow(self._ptr, delta, _to_bits(self.element, init, self._store)[0])
+        r = self._lib.wasmc_store_table_grow(self._store._ptr, self._ptr, delta,
+                                             _to_bits(self.element, init, self._store)[0])
         if r < 0:
             raise WasmcError("table cannot grow by that much")
         return r
@@ -809,6 +976,56 @@ class Global:
     def bits(self) -> tuple:
         s = self._slot()
         return s[0], s[1]
+
+
+class Tag:
+    """An exception tag: the exceptions thrown with it carry values of the
+    types ``type.params`` (``type.results`` is empty).
+
+    ``Tag(FuncType([...], []), store=store)`` makes a host tag, to import
+    into instances of STORE; an instance's exported tag is ``exports[name]``.
+    A tag belongs to one store: it is freed with it, and used elsewhere it
+    is refused."""
+
+    def __init__(self, type: FuncType, *, store: Store):
+        if not isinstance(type, FuncType):
+            type = FuncType(*type)
+        if type.results:
+            raise ValueError("a tag's type has no results")
+        if not isinstance(store, Store):
+            raise TypeError(f"store must be a wasmc.Store, got {store.__class__.__name__}")
+        key = type.key()
+        ptr = store._lib.wasmc_tag_new(store._ptr, key, len(key), len(type.params))
+        if not ptr:
+            raise MemoryError("cannot create a tag")
+        self._ptr, self._store, self.type, self.name = ptr, store, type, None
+        store._tags_by_ptr[ptr] = self
+        _TYPES_BY_ID.setdefault(shim.Tag.from_address(ptr).type_id, type)
+
+    @classmethod
+    def _from_ptr(cls, ptr: int, store: Store, name: str | None = None) -> "Tag":
+        t = store._tags_by_ptr.get(ptr)
+        if t is None:
+            t = cls.__new__(cls)
+            t._ptr, t._store, t.name = ptr, store, None
+            t.type = _TYPES_BY_ID.get(shim.Tag.from_address(ptr).type_id)
+            store._tags_by_ptr[ptr] = t
+        if t.name is None and name is not None:
+            t.name = name
+        if t.name is None:  # not seen as an export yet: an instance of the store may say
+            buf = ctypes.create_string_buffer(128)
+            vt = ctypes.c_void_p()
+            if store._lib.wasmc_tag_describe(store._ptr, ptr, buf, len(buf), ctypes.byref(vt)) >= 0:
+                t.name = buf.value.decode("utf-8", "replace")
+        return t
+
+    def __str__(self):
+        return f"tag {self.name}" if self.name else f"tag at {self._ptr:#x}"
+
+    def __repr__(self):
+        params = list(self.type.params) if self.type is not None else "?"
+        return f"<wasmc.Tag {self.name or hex(self._ptr)} {params}>"
+
 
 
 # ---------------------------------------------------------------------------
@@ -874,6 +1091,14 @@ class Instance:
                                     "be used by instances of the store it belongs to")
                 arr[i].kind = abi.EXTERN_GLOBAL
                 arr[i].ptr = ext._ptr
+            elif kind == "tag":
+                if not isinstance(ext, Tag):
+                    raise LinkError(f"incompatible import type for {imp['module']}::{imp['name']}: expected a tag")
+                if ext._store is not store:
+                    raise LinkError(f"import {imp['module']}::{imp['name']}: a tag can only be used by "
+                                    "instances of the store it belongs to")
+                arr[i].kind = abi.EXTERN_TAG
+                arr[i].ptr = ext._ptr
             else:
                 raise LinkError(f"import {imp['module']}::{imp['name']}: {kind} imports are not supported yet")
         err = shim.Error()
@@ -915,6 +1140,8 @@ class _Exports(dict):
                 x = Table(_ptr=out.ptr, _store=store)
             elif kind == "global":
                 x = Global("i32", False, _ptr=out.ptr, _store=store)
+            elif kind == "tag":
+                x = Tag._from_ptr(out.ptr, store, e["name"])
             else:
                 continue
             self[e["name"]] = x

@@ -118,9 +118,9 @@ class Server:
         (h,) = self._request(f"memory {min_pages} {mx} {flags}")
         return RemoteExtern(self, int(h), "memory")
 
-    def table(self, elem_type: int, min_size: int, max_size: int | None) -> RemoteExtern:
+    def table(self, elem_type: int, min_size: int, max_size: int | None, is64: bool = False) -> RemoteExtern:
         mx = "-" if max_size is None else str(max_size)
-        (h,) = self._request(f"table {elem_type} {min_size} {mx}")
+        (h,) = self._request(f"table {elem_type} {min_size} {mx} {abi.TABLE_FLAG_64 if is64 else 0}")
         return RemoteExtern(self, int(h), "table")
 
     def global_(self, valtype: str, mutable: bool, lo: int, hi: int = 0) -> RemoteExtern:
@@ -157,7 +157,7 @@ class Server:
         inst = int(reply[0])
         exports = {}
         for e, h in zip(module.exports, reply[1:]):
-            if e["kind"] in ("func", "global", "table", "memory"):
+            if e["kind"] in ("func", "global", "table", "memory", "tag"):
                 exports[e["name"]] = RemoteExtern(self, int(h), e["kind"])
         return inst, exports
 

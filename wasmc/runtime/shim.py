@@ -12,7 +12,7 @@ from __future__ import annotations
 import ctypes
 import os
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_int, c_int32, c_int64, c_uint8,
-                    c_uint32, c_uint64, c_void_p)
+                    c_size_t, c_uint32, c_uint64, c_void_p)
 from pathlib import Path
 
 from .. import abi
@@ -20,9 +20,9 @@ from ..errors import WasmcError
 
 MAX_FRAMES = abi.MAX_FRAMES
 _ERR = {name: value for name, value, _ in abi.ERROR_KINDS}
-ERR_OK, ERR_ARTIFACT, ERR_LINK, ERR_TRAP, ERR_RESOURCE, ERR_USAGE = (
+ERR_OK, ERR_ARTIFACT, ERR_LINK, ERR_TRAP, ERR_RESOURCE, ERR_USAGE, ERR_LIMIT = (
     _ERR[n] for n in ("WASMC_OK", "WASMC_ERR_ARTIFACT", "WASMC_ERR_LINK", "WASMC_ERR_TRAP", "WASMC_ERR_RESOURCE",
-                      "WASMC_ERR_USAGE"))
+                      "WASMC_ERR_USAGE", "WASMC_ERR_LIMIT"))
 
 # ctypes for abi field types; every pointer is a c_void_p.
 _SCALARS = {"u8": c_uint8, "u32": c_uint32, "i32": c_int32, "u64": c_uint64, "i64": c_int64,
@@ -63,6 +63,8 @@ Limits, Memory, Table, Funcref, Hostfunc = (_M[n] for n in ("wasmc_limits", "was
                                                              "wasmc_funcref", "wasmc_hostfunc"))
 Frame, Extern, Global, ExternType, ImageHeader = (_M[n] for n in ("wasmc_frame", "wasmc_extern", "wasmc_global",
                                                                  "wasmc_extern_type", "wasmc_image_header"))
+Tag, Exn = _M["wasmc_tag"], _M["wasmc_exn"]
+StoreLimits = _M["wasmc_store_limits"]
 
 
 class Error(_M["wasmc_error"]):
@@ -119,6 +121,12 @@ def _declare(L):
     proto("wasmc_store_free", None, c_void_p)
     proto("wasmc_store_set_max_stack", None, c_void_p, c_uint64)
     proto("wasmc_store_interrupt", None, c_void_p)
+    proto("wasmc_store_set_limits", None, c_void_p, POINTER(StoreLimits))
+    proto("wasmc_store_memory_grow", c_int64, c_void_p, c_void_p, c_uint64)
+    proto("wasmc_store_table_grow", c_int64, c_void_p, c_void_p, c_uint64, c_void_p)
+    proto("wasmc_store_set_fuel", c_int, c_void_p, c_uint64, E)
+    proto("wasmc_store_get_fuel", c_uint64, c_void_p)
+    proto("wasmc_store_fuel_consumed", c_uint64, c_void_p)
     proto("wasmc_memory_new", c_void_p, c_uint64, c_uint64, c_uint32, E)
     proto("wasmc_memory_release", None, c_void_p)
     proto("wasmc_memory_grow", c_int64, c_void_p, c_uint64)
@@ -136,6 +144,10 @@ def _declare(L):
     proto("wasmc_instance_export", c_int, c_void_p, c_uint32, POINTER(Extern))
     proto("wasmc_instance_vmctx", c_void_p, c_void_p)
     proto("wasmc_call", c_int32, c_void_p, c_void_p, c_void_p, E)
+    proto("wasmc_tag_new", c_void_p, c_void_p, c_char_p, c_uint32, c_uint32)
+    proto("wasmc_exn_new", c_void_p, c_void_p, c_void_p, c_void_p)
+    proto("wasmc_throw_from_host", c_int32, c_void_p, c_void_p)
+    proto("wasmc_tag_describe", c_int32, c_void_p, c_void_p, c_char_p, c_size_t, POINTER(c_void_p))
     # WASI (runtime-shim/include/wasmc_wasi.h)
     if hasattr(L, "wasmc_wasi_new"):
         proto("wasmc_wasi_new", c_void_p, c_void_p, c_char_p, ctypes.c_size_t)

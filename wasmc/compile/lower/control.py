@@ -17,7 +17,11 @@ from .ir import lltype
 
 class Frame:
     __slots__ = ("kind", "params", "results", "label", "end_label", "height", "incoming",
-                 "phi_at", "phi_names", "else_label", "if_params", "has_else")
+                 "phi_at", "phi_names", "else_label", "if_params", "has_else",
+                 # try blocks (eh.py): the handler record, the list head outside
+                 # it, and for legacy try: dispatch label, catches, the stack
+                 # below it, the caught exception of its handlers
+                 "eh_record", "eh_prev", "dispatch", "catches", "base", "caught_exn")
 
     def __init__(self, kind, params, results, label, end_label, height):
         self.kind = kind
@@ -32,6 +36,7 @@ class Frame:
         self.else_label = None
         self.if_params = None
         self.has_else = False
+        self.eh_record = self.eh_prev = self.dispatch = self.catches = self.base = self.caught_exn = None
 
     def branch_types(self):
         return self.params if self.kind == "loop" else self.results
@@ -56,6 +61,16 @@ class ControlMixin:
         vals = [v for v, _ in self.stack[len(self.stack) - n:]] if n else []
         f.incoming.append((vals, self.cur))
         return f.label if f.kind == "loop" else f.end_label
+
+    def branch_out(self, f: Frame):
+        """An unconditional branch to frame F's target (a return for the
+        function's frame), leaving the try blocks in between."""
+        if f.kind == "func":
+            _emit_return(self, f.results)
+            return
+        self.eh_restore(self.eh_target_context(f))
+        self.emit(f"br label %{self.branch_to(f)}")
+        self.dead = True
 
     def emit_phis(self, types, incoming) -> list:
         vals = []
@@ -134,7 +149,18 @@ def _else(L, ins):
 
 
 def _end(L, ins):
-    f = L.frames.pop()
+    f = L.frames[-1]
+    if f.kind in ("try", "catch"):  # legacy try: its dispatch block closes it
+        from . import eh
+
+        eh._end_section(L, f)
+        L.frames.pop()
+        eh.finish_try(L, f)
+        _close(L, f)
+        return
+    if f.kind == "try_table" and not L.dead:
+        L.eh_restore(len(L.frames) - 2)
+    L.frames.pop()
     if f.kind == "loop":
         if f.phi_at is not None:
             for i, t in enumerate(f.params):
@@ -154,6 +180,11 @@ def _end(L, ins):
         del L.stack[f.height:]
         L.stack.extend(f.if_params)
         L.emit(f"br label %{L.branch_to(f)}")
+    _close(L, f)
+
+
+def _close(L, f):
+    """The end label of frame F (already popped), with its result phis."""
     del L.stack[f.height:]
     if not f.incoming:
         L.dead = True
@@ -170,29 +201,27 @@ def _end(L, ins):
 def _emit_return(L, results):
     n = len(results)
     vals = L.stack[len(L.stack) - n:] if n else []
-    L.info.cc.ret(L, [(v, t) for (v, _), t in zip(vals, results)])
+    L.eh_restore_for_return()
+    L.cc.ret(L, [(v, t) for (v, _), t in zip(vals, results)])
     L.dead = True
 
 
 def _br(L, ins):
-    f = L.frames[-1 - ins[1]]
-    if f.kind == "func":
-        _emit_return(L, f.results)
-        return
-    L.emit(f"br label %{L.branch_to(f)}")
-    L.dead = True
+    L.branch_out(L.frames[-1 - ins[1]])
 
 
 def _branch_if(L, cond: str, f, cont: str):
     """Branch to frame F's target when COND (an i1) holds, else to CONT
     (a new label, which becomes current).  A branch out of the function is
     a return, through a block of its own."""
-    if f.kind == "func":
-        ret = L.new_label("ret")
-        L.emit(f"br i1 {cond}, label %{ret}, label %{cont}")
+    if f.kind == "func" or L.eh_needs_restore(L.eh_target_context(f)):
+        # through a block of its own: the return, or the handler-record
+        # pops of the try blocks left, happen only on this edge
+        edge = L.new_label("ret" if f.kind == "func" else "out")
+        L.emit(f"br i1 {cond}, label %{edge}, label %{cont}")
         saved = list(L.stack)
-        L.label(ret)
-        _emit_return(L, f.results)
+        L.label(edge)
+        L.branch_out(f)
         L.dead = False
         L.stack = saved
     else:
@@ -238,26 +267,26 @@ def _br_table(L, ins):
         t = edge.get(depth)
         if t is None:
             f = L.frames[-1 - depth]
-            if f.kind != "func" and not f.branch_types():
+            if direct(f):
                 t = L.branch_to(f)  # no values: branch straight to the target
             else:
                 t = L.new_label("edge")
             edge[depth] = t
         return t
 
+    def direct(f):
+        return f.kind != "func" and not f.branch_types() and not L.eh_needs_restore(L.eh_target_context(f))
+
     cases = " ".join(f"i32 {i}, label %{target(d)}" for i, d in enumerate(labels))
     L.emit(f"switch i32 {idx}, label %{target(default)} [ {cases} ]")
     saved = list(L.stack)
     for depth, lbl in edge.items():
         f = L.frames[-1 - depth]
-        if f.kind != "func" and not f.branch_types():
+        if direct(f):
             continue
         L.label(lbl)
         L.stack = list(saved)
-        if f.kind == "func":
-            _emit_return(L, f.results)
-        else:
-            L.emit(f"br label %{L.branch_to(f)}")
+        L.branch_out(f)
     L.stack = saved
     L.dead = True
 

@@ -11,9 +11,9 @@ here and its name to FAMILIES.
 from __future__ import annotations
 
 from ...wasm.opcodes import OPS
-from . import calls, control, memory, numeric, simd, tables, variables
+from . import calls, control, eh, memory, numeric, simd, tables, variables
 
-FAMILIES = (control, calls, variables, tables, memory, numeric, simd)
+FAMILIES = (control, eh, calls, variables, tables, memory, numeric, simd)
 
 
 def _build() -> list:

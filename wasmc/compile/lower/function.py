@@ -20,6 +20,8 @@ from ...wasm.module import FuncType, RefType
 from ...wasm.opcodes import BLOCK_OPENERS
 from .calls import CONVENTIONS, CallMixin
 from .control import ControlMixin, Frame
+from .eh import EHMixin
+from .fuel import FuelMixin
 from .ir import ALIGN, INV, UNLIKELY, f32_const, f64_const, i32s, i64s, lltype, zero
 from .memory import MemoryMixin
 from .tables import TableMixin
@@ -28,11 +30,17 @@ from .tables import TableMixin
 class ModuleInfo:
     """Module-wide facts the function lowering needs (computed once)."""
 
-    def __init__(self, module, probe_stores: bool = False, convention: str = "tailcc"):
+    def __init__(self, module, probe_stores: bool = False, convention: str = "tailcc", fuel: bool = False):
         m = module
         self.module = m
         self.probe_stores = probe_stores  # see memory.MemoryMixin.mem_store
-        self.cc = CONVENTIONS[convention]  # see calls.py
+        self.fuel = fuel  # instrument for fuel metering (fuel.py)
+        # The target's convention for every function that can be reached
+        # through a funcref (and so tail-called from any module) or that
+        # makes or receives a tail call; the plain C convention for the rest,
+        # which only this module calls, directly (calls.py).
+        self.cc = CONVENTIONS[convention]
+        self.tail_funcs = _tail_convention_funcs(m) if convention != "ccc" else set()
         self.types = m.types
         self.func_types = m.func_type_indices()
         self.nimported_funcs = m.num_imported_funcs
@@ -40,10 +48,12 @@ class ModuleInfo:
         self.tables = m.all_tables()
         self.globals = m.all_globals()
         self.nimported_globals = sum(1 for i in m.imports if i.kind == "global")
+        self.tags = m.all_tags()
         self.vmo = abi.VMOffsets(
             nmemories=len(self.memories), ntables=len(self.tables),
             nimported_globals=self.nimported_globals, nglobals=len(m.globals),
-            ndefined_funcs=len(m.funcs), nfuncs=len(self.func_types), ntypes=len(m.types))
+            ndefined_funcs=len(m.funcs), nfuncs=len(self.func_types), ntypes=len(m.types),
+            ntags=len(self.tags))
         # One trampoline/adapter per distinct signature.
         self.sig_index: dict = {}
         self.sigs: list = []
@@ -58,6 +68,14 @@ class ModuleInfo:
             k = self.sig_index[key] = len(self.sigs)
             self.sigs.append(ft)
         return k
+
+    def cc_for(self, defined_index: int):
+        """The calling convention of defined function DEFINED_INDEX."""
+        return self.cc if defined_index in self.tail_funcs else CONVENTIONS["ccc"]
+
+    def tag_params(self, tag: int) -> tuple:
+        """The payload types of tag TAG (imported tags first)."""
+        return self.types[self.tags[tag].type_index].comp.params
 
     def func_type(self, funcidx: int) -> FuncType:
         return self.types[self.func_types[funcidx]].comp
@@ -74,17 +92,57 @@ class ModuleInfo:
             _check_valtype(g.type)
         for t in self.tables:
             _check_valtype(t.elem)
-        if m.tags or any(i.kind == "tag" for i in m.imports):
-            raise UnsupportedError("exception tags are not supported yet (feature: exceptions)")
         for st in m.types:
             for t in st.comp.params + st.comp.results:
                 _check_valtype(t)
 
 
-# Reference types lowered so far: funcref and externref, their bottom types,
-# and typed function references ((ref null? $t) of a function type), all
-# nullable or not.  Every reference is one pointer (null = 0).
-_REF_HEAPS = ("func", "extern", "nofunc", "noextern")
+_TAIL_CALLS = ("return_call", "return_call_indirect", "return_call_ref")
+
+
+def _tail_convention_funcs(m) -> set:
+    """Defined functions (by defined index) that need the target's tail-call
+    convention: those whose funcref can exist (exported, in an element
+    segment, named by ref.func, the start function: any module may call them
+    through it, and tail-call them) and those that make or receive a tail
+    call.  The others are called only directly, from this module."""
+    nimp = m.num_imported_funcs
+    out = set()
+
+    def add(fi):
+        if fi is not None and fi >= nimp:
+            out.add(fi - nimp)
+
+    for e in m.exports:
+        if e.kind == "func":
+            add(e.index)
+    if m.start is not None:
+        add(m.start)
+    exprs = [g.init for g in m.globals] + [t.init for t in m.tables if t.init]
+    for el in m.elems:
+        for fi in el.func_indices or ():
+            add(fi)
+        exprs += list(el.items or ())
+    for i, code in enumerate(m.codes):
+        for ins in code.body:
+            name = ins[0].name
+            if name == "ref.func":
+                add(ins[1])
+            elif name in _TAIL_CALLS:
+                out.add(i)
+                if name == "return_call":
+                    add(ins[1])
+    for expr in exprs:
+        for ins in expr:
+            if ins[0].name == "ref.func":
+                add(ins[1])
+    return out
+
+
+# Reference types lowered so far: funcref, externref and exnref, their bottom
+# types, and typed function references ((ref null? $t) of a function type),
+# all nullable or not.  Every reference is one pointer (null = 0).
+_REF_HEAPS = ("func", "extern", "nofunc", "noextern", "exn", "noexn")
 
 
 def _check_valtype(t):
@@ -92,7 +150,7 @@ def _check_valtype(t):
         raise UnsupportedError(f"reference type {t} is not supported yet (feature: gc)")
 
 
-class FunctionLowering(ControlMixin, CallMixin, MemoryMixin, TableMixin):
+class FunctionLowering(ControlMixin, CallMixin, MemoryMixin, TableMixin, EHMixin, FuelMixin):
     """Lowers one defined function (or one constant expression) to IR lines."""
 
     def __init__(self, info: ModuleInfo, out: list):
@@ -108,6 +166,8 @@ class FunctionLowering(ControlMixin, CallMixin, MemoryMixin, TableMixin):
         self.local_types = []
         self.entry_lines = []
         self.promoted = {}  # f64 SSA value -> the f32 it was promoted from
+        self.eh_fn = False  # has a try block (eh.py): locals stay in memory
+        self.cc = info.cc  # this function's calling convention (lower_function sets it)
 
     # --- small helpers -------------------------------------------------
     def tmp(self) -> str:
@@ -214,11 +274,11 @@ class FunctionLowering(ControlMixin, CallMixin, MemoryMixin, TableMixin):
                 if name in BLOCK_OPENERS:
                     skip_depth += 1
                     continue
-                if name == "end":
+                if name in ("end", "delegate"):  # delegate closes a legacy try
                     if skip_depth:
                         skip_depth -= 1
                         continue
-                elif name == "else":
+                elif name in ("else", "catch", "catch_all"):  # live code starts again
                     if skip_depth:
                         continue
                 else:
@@ -227,7 +287,13 @@ class FunctionLowering(ControlMixin, CallMixin, MemoryMixin, TableMixin):
             if h is None:
                 raise UnsupportedError(f"instruction {op.name} is not supported yet "
                                        f"(feature: {op.feature})")
-            h(self, ins)
+            if self.fuel:
+                self.fuel_before(op.name)
+                h(self, ins)
+                if op.name == "loop":
+                    self.fuel_check()
+            else:
+                h(self, ins)
 
 
 def lower_function(info: ModuleInfo, defined_index: int) -> list:
@@ -242,7 +308,11 @@ def lower_function(info: ModuleInfo, defined_index: int) -> list:
         _check_valtype(t)
         local_types.extend([t] * count)
     L.local_types = local_types
-    header, unpack = info.cc.define(f"wasm_func_{defined_index}", ft)
+    L.eh_fn = any(ins[0].name in ("try_table", "try") for ins in code.body)
+    from .dispatch import DISPATCH
+
+    L.cc = info.cc_for(defined_index)
+    header, unpack = L.cc.define(f"wasm_func_{defined_index}", ft)
     entry = ["entry:"] + unpack
     for i, t in enumerate(local_types):
         entry.append(f"  %local{i} = alloca {lltype(t)}, align {ALIGN.get(t, 8)}")
@@ -260,13 +330,19 @@ def lower_function(info: ModuleInfo, defined_index: int) -> list:
         "  %sp = ptrtoint ptr %sp.p to i64",
         "  %sp.low = icmp ult i64 %sp, %lim",
     ]
+    if L.eh_fn:  # the handler-record list, and its head when this function was entered
+        entry += [f"  %eh.top.p = getelementptr inbounds i8, ptr %lim.p, i64 {abi.LIMITS.offset('eh_top')}",
+                  "  %eh.entry = load ptr, ptr %eh.top.p"]
+    if info.fuel:  # fuel.py: count what runs, check here and at loop headers
+        L.fuel = True
+        entry += L.fuel_entry_lines()
     L.trap_labels["STACK_EXHAUSTED"] = "trap_stack_exhausted"
     f = Frame("func", (), ft.results, "fnend", "fnend", 0)
     L.frames.append(f)
     L.cur = "body"
     out.append("body:")
-    from .dispatch import DISPATCH
-
+    if L.fuel:
+        L.fuel_entry()
     L.lower_body(code.body, DISPATCH)
     L.emit_trap_blocks()
     entry.extend(L.entry_lines)

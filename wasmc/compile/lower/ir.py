@@ -27,7 +27,8 @@ FN_ATTRS = '#0'
 ATTR_DEFS = ('attributes #0 = { nounwind "frame-pointer"="all" "probe-stack"="inline-asm" '
              '"no-builtins" "disable-tail-calls"="true" }\n'
              'attributes #1 = { noreturn nounwind }\n'
-             'attributes #2 = { nounwind }\n')
+             'attributes #2 = { nounwind }\n'
+             'attributes #3 = { returns_twice }\n')
 UNLIKELY = "!prof !1"
 META = '!0 = !{}\n!1 = !{!"branch_weights", i32 1, i32 2000}\n'
 INV = "!invariant.load !0"

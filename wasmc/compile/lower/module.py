@@ -82,17 +82,19 @@ class ModuleLowering:
     distinct pair): PROBE_STORES, the target's stores may fault part-way
     (Target.partial_store_faults), so every multi-byte store to a guarded
     memory reads its last byte first; CONVENTION, the calling convention of
-    every Wasm function (Target.calling_convention, calls.py)."""
+    every Wasm function (Target.calling_convention, calls.py).  FUEL, a
+    build option, instruments every function body (fuel.py)."""
 
-    def __init__(self, module, probe_stores: bool = False, convention: str = "tailcc"):
+    def __init__(self, module, probe_stores: bool = False, convention: str = "tailcc", fuel: bool = False):
         self.module = module
-        self.info = ModuleInfo(module, probe_stores, convention)
+        self.info = ModuleInfo(module, probe_stores, convention, fuel)
         self.info.check_supported()
 
     @classmethod
-    def for_target(cls, module, target) -> "ModuleLowering":
+    def for_target(cls, module, target, fuel: bool = False) -> "ModuleLowering":
         """The lowering TARGET (a targets.Target) needs."""
-        return cls(module, probe_stores=target.partial_store_faults, convention=target.calling_convention)
+        return cls(module, probe_stores=target.partial_store_faults, convention=target.calling_convention,
+                   fuel=fuel)
 
     def function_ir(self, defined_indices) -> str:
         parts = []
@@ -115,7 +117,7 @@ class ModuleLowering:
         decls = []
         for i in sorted(called - mine):
             ft = self.info.types[self.module.funcs[i]].comp
-            decls.append(self.info.cc.declare(f"wasm_func_{i}", ft))
+            decls.append(self.info.cc_for(i).declare(f"wasm_func_{i}", ft))
         head = "declare ptr @llvm.stacksave.p0()\n" + "\n".join(decls) + "\n"
         intr = _intrinsic_decls(body)
         intr = "\n".join(x for x in intr.splitlines() if "llvm.stacksave" not in x) + "\n"

@@ -21,22 +21,28 @@ def _select(L, ins):
     L.push(L.op(f"select i1 {c}, {lltype(t)} {a}, {lltype(t)} {b}"), t)
 
 
+def _vol(L) -> str:
+    # In a function with a try block a local's latest value must survive a
+    # _longjmp to the block's dispatch code: keep it in memory (eh.py).
+    return "volatile " if L.eh_fn else ""
+
+
 def _local_get(L, ins):
     i = ins[1]
     t = L.local_types[i]
-    L.push(L.op(f"load {lltype(t)}, ptr %local{i}"), t)
+    L.push(L.op(f"load {_vol(L)}{lltype(t)}, ptr %local{i}"), t)
 
 
 def _local_set(L, ins):
     i = ins[1]
     v, t = L.pop()
-    L.emit(f"store {lltype(t)} {v}, ptr %local{i}")
+    L.emit(f"store {_vol(L)}{lltype(t)} {v}, ptr %local{i}")
 
 
 def _local_tee(L, ins):
     i = ins[1]
     v, t = L.stack[-1]
-    L.emit(f"store {lltype(t)} {v}, ptr %local{i}")
+    L.emit(f"store {_vol(L)}{lltype(t)} {v}, ptr %local{i}")
 
 
 def _global_ptr(L, g):

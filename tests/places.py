@@ -1,4 +1,4 @@
-"""What the cross-architecture tests share: where a slice runs, and calls
+"""Where the cross-architecture tests (tests/cross) run a slice, and calls
 with raw value words.
 
 A *place* is (architecture, in its standalone runner?): x86-64 runs both in
