@@ -1032,6 +1032,38 @@ class Tag:
 # Instances
 # ---------------------------------------------------------------------------
 
+#: Import kind -> (Python class name, extern kind, what it is, and when it
+#: must belong to the importing store: what it is then called).  Tables,
+#: tags and reference-typed globals hold references into one store's
+#: instances: used from another store they could outlive their targets.
+_IMPORT_KINDS = {
+    "memory": ("Memory", abi.EXTERN_MEMORY, "a memory", lambda ext: None),
+    "table": ("Table", abi.EXTERN_TABLE, "a table", lambda ext: "a table"),
+    "global": ("Global", abi.EXTERN_GLOBAL, "a global",
+               lambda ext: "a reference-typed global" if ext.type in ("funcref", "externref") else None),
+    "tag": ("Tag", abi.EXTERN_TAG, "a tag", lambda ext: "a tag"),
+}
+
+
+def _import_extern(imp: dict, ext, store: "Store") -> tuple:
+    """The (extern kind, pointer) that satisfies import IMP with EXT in STORE."""
+    where = f"{imp['module']}::{imp['name']}"
+    kind = imp["kind"]
+    if kind == "func":
+        if not isinstance(ext, Func):
+            raise LinkError(f"incompatible import type for {where}: expected a function")
+        return abi.EXTERN_FUNC, ext._funcref(store)
+    if kind not in _IMPORT_KINDS:
+        raise LinkError(f"import {where}: {kind} imports are not supported yet")
+    cls, code, what, store_bound = _IMPORT_KINDS[kind]
+    if not isinstance(ext, globals()[cls]):
+        raise LinkError(f"incompatible import type for {where}: expected {what}")
+    bound = store_bound(ext)
+    if bound and ext._store is not store:
+        raise LinkError(f"import {where}: {bound} can only be used by instances of the store it belongs to")
+    return code, ext._ptr
+
+
 class Instance:
     """An instantiated module.  ``exports`` maps export names to externs."""
 
@@ -1062,45 +1094,7 @@ class Instance:
         self.module = module
         arr = (shim.Extern * max(len(externs), 1))()
         for i, (imp, ext) in enumerate(externs):
-            kind = imp["kind"]
-            if kind == "func":
-                if not isinstance(ext, Func):
-                    raise LinkError(f"incompatible import type for {imp['module']}::{imp['name']}: expected a function")
-                arr[i].kind = abi.EXTERN_FUNC
-                arr[i].ptr = ext._funcref(store)
-            elif kind == "memory":
-                if not isinstance(ext, Memory):
-                    raise LinkError(f"incompatible import type for {imp['module']}::{imp['name']}: expected a memory")
-                arr[i].kind = abi.EXTERN_MEMORY
-                arr[i].ptr = ext._ptr
-            elif kind == "table":
-                if not isinstance(ext, Table):
-                    raise LinkError(f"incompatible import type for {imp['module']}::{imp['name']}: expected a table")
-                if ext._store is not store:
-                    # Its elements are references into one store's instances;
-                    # used from another store they could outlive their targets.
-                    raise LinkError(f"import {imp['module']}::{imp['name']}: a table can only be used by "
-                                    "instances of the store it belongs to")
-                arr[i].kind = abi.EXTERN_TABLE
-                arr[i].ptr = ext._ptr
-            elif kind == "global":
-                if not isinstance(ext, Global):
-                    raise LinkError(f"incompatible import type for {imp['module']}::{imp['name']}: expected a global")
-                if ext.type in ("funcref", "externref") and ext._store is not store:
-                    raise LinkError(f"import {imp['module']}::{imp['name']}: a reference-typed global can only "
-                                    "be used by instances of the store it belongs to")
-                arr[i].kind = abi.EXTERN_GLOBAL
-                arr[i].ptr = ext._ptr
-            elif kind == "tag":
-                if not isinstance(ext, Tag):
-                    raise LinkError(f"incompatible import type for {imp['module']}::{imp['name']}: expected a tag")
-                if ext._store is not store:
-                    raise LinkError(f"import {imp['module']}::{imp['name']}: a tag can only be used by "
-                                    "instances of the store it belongs to")
-                arr[i].kind = abi.EXTERN_TAG
-                arr[i].ptr = ext._ptr
-            else:
-                raise LinkError(f"import {imp['module']}::{imp['name']}: {kind} imports are not supported yet")
+            arr[i].kind, arr[i].ptr = _import_extern(imp, ext, store)
         err = shim.Error()
         lib = shim.lib()
         # (The C side retains the image, memories, tables and globals it uses;

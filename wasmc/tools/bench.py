@@ -236,7 +236,6 @@ def _ab(arch: str, variants: dict, programs: list, work: Path) -> list:
     x86-64: counts are exact and repeatable where times under emulation or
     on a shared machine are not).  One row per program: the count per label."""
     import shutil
-    import subprocess
 
     from wasmc import targets
     from wasmc.compile.driver import BuildOptions, build
