@@ -373,16 +373,19 @@ class _Amount(click.ParamType):
 
 
 class _Limits(typing.NamedTuple):
-    """--fuel, --max-memory and --max-table-elements (None: not given)."""
+    """--fuel, --max-memory, --max-table-elements and --max-instances (None:
+    not given)."""
 
     fuel: int | None = None
     max_memory: int | None = None
     max_table_elements: int | None = None
+    max_instances: int | None = None
 
     def runner_options(self) -> list:
         opts = []
         for flag, v in (("--fuel", self.fuel), ("--max-memory", self.max_memory),
-                        ("--max-table-elements", self.max_table_elements)):
+                        ("--max-table-elements", self.max_table_elements),
+                        ("--max-instances", self.max_instances)):
             if v is not None:
                 opts += [flag, str(v)]
         return opts
@@ -415,6 +418,8 @@ _RUN_OPTIONS = [
                  help="let no linear memory grow beyond BYTES (memory.grow returns -1)"),
     click.option("--max-table-elements", type=_Amount("a whole number", (1 << 64) - 1), metavar="N",
                  help="let no table grow beyond N elements (table.grow returns -1)"),
+    click.option("--max-instances", type=_Amount("a whole number", (1 << 64) - 1), metavar="N",
+                 help="instantiate at most N modules (the program and its --preload modules)"),
     click.option("--target", "arch", metavar="ARCH",
                  help="run the slice for ARCH (another architecture runs under qemu-user)"),
     click.option("--tier", metavar="NAME", help="run this tier's slice (default: the best this CPU has; "
@@ -447,7 +452,7 @@ def _run_options(f):
 @_run_options
 @_registry_options
 def exec_(file, invoke, preloads, dirs, envs, inherit_env, listens, timeout, fuel, max_memory, max_table_elements,
-          arch, tier, trust, plain_http, username, password_stdin, args):
+          max_instances, arch, tier, trust, plain_http, username, password_stdin, args):
     """Run a built artifact FILE.wasmu, or one pulled from a registry (never loads the compiler)."""
     from .runtime.api import Module
 
@@ -455,7 +460,7 @@ def exec_(file, invoke, preloads, dirs, envs, inherit_env, listens, timeout, fue
     foreign = _foreign(arch)
     path = inputs.local(file, arch if foreign else None, tier)
     check_input(path, MAX_ARTIFACT_SIZE)
-    limits = _Limits(fuel, max_memory, max_table_elements)
+    limits = _Limits(fuel, max_memory, max_table_elements, max_instances)
     if foreign:
         return _exec_foreign(path, arch, tier, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args,
                              argv0=_argv0(file), inputs=inputs, limits=limits)
@@ -470,10 +475,10 @@ def exec_(file, invoke, preloads, dirs, envs, inherit_env, listens, timeout, fue
 @_run_options
 @_registry_options
 def run(file, opt_level, invoke, preloads, dirs, envs, inherit_env, listens, timeout, fuel, max_memory,
-        max_table_elements, arch, tier, trust, plain_http, username, password_stdin, args):
+        max_table_elements, max_instances, arch, tier, trust, plain_http, username, password_stdin, args):
     """Compile FILE.wasm (through the cache) and run it (a .wasmu or oci://REF runs as with exec)."""
     inputs = _Inputs(trust, plain_http, username, password_stdin)
-    limits = _Limits(fuel, max_memory, max_table_elements)
+    limits = _Limits(fuel, max_memory, max_table_elements, max_instances)
     metered = fuel is not None  # a .wasm is compiled with fuel metering when --fuel is given
     if _foreign(arch):
         path = _artifact_for(file, opt_level, arch, inputs, tier, fuel=metered)
@@ -666,8 +671,9 @@ def _run(module, name, invoke, preloads, dirs, envs, inherit_env, listens, timeo
 
     limits = limits or _Limits()
     store = Store()
-    if limits.max_memory is not None or limits.max_table_elements is not None:
-        store.set_limits(memory_size=limits.max_memory, table_elements=limits.max_table_elements)
+    if (limits.max_memory, limits.max_table_elements, limits.max_instances) != (None, None, None):
+        store.set_limits(memory_size=limits.max_memory, table_elements=limits.max_table_elements,
+                         instances=limits.max_instances)
     if limits.fuel is not None:
         if not module.fuel:
             raise click.UsageError("--fuel needs an artifact built with fuel metering: rebuild it with "

@@ -2,7 +2,7 @@
  *
  *   APP [--invoke NAME] [--dir HOST[::GUEST]]... [--env K=V]... [--inherit-env]
  *       [--tcplisten HOST:PORT]... [--timeout SECONDS] [--fuel N]
- *       [--max-memory BYTES] [--max-table-elements N] [--] [ARGS...]
+ *       [--max-memory BYTES] [--max-table-elements N] [--max-instances N] [--] [ARGS...]
  *
  * APP is a `wasmc build --exe` executable (the image is embedded in it), or
  * the plain runner given the image's place in a .wasmu by wasmc itself:
@@ -59,7 +59,7 @@ typedef struct options {
     double timeout;
     int metered;           /* --fuel given */
     uint64_t fuel;
-    wasmc_store_limits limits; /* --max-memory, --max-table-elements (else WASMC_NO_MAX) */
+    wasmc_store_limits limits; /* --max-memory, --max-table-elements, --max-instances (else NO_MAX) */
     const char **args;
     int nargs;
 } options;
@@ -121,7 +121,8 @@ static int parse_args(int argc, char **argv, options *o) {
         }
         const char *val = NULL;
         const char *names[] = {"--image", "--argv0", "--invoke", "--dir", "--env", "--tcplisten", "--timeout",
-                               "--preload", "--fuel", "--max-memory", "--max-table-elements", NULL};
+                               "--preload", "--fuel", "--max-memory", "--max-table-elements", "--max-instances",
+                               NULL};
         int matched = -1;
         for (int k = 0; names[k]; k++) {
             size_t n = strlen(names[k]);
@@ -171,6 +172,10 @@ static int parse_args(int argc, char **argv, options *o) {
         case 10:
             if (!parse_amount(val, 0, UINT64_MAX, &o->limits.table_elements))
                 return usage("--max-table-elements expects a whole number, got '%s'", val);
+            break;
+        case 11:
+            if (!parse_amount(val, 0, UINT64_MAX, &o->limits.instances))
+                return usage("--max-instances expects a whole number, got '%s'", val);
             break;
         }
         if (rc) return rc;

@@ -230,6 +230,8 @@ def test_exec_limits_and_fuel_on_the_command_line(tmp_path, wat):
     assert text(r.stdout).strip() == "-1"
     r = wasmc_cmd("run", str(src), "--max-memory", "0", "--invoke", "grow", "0")
     assert "resource limit exceeded" in one_line_error(r, 6)
+    r = wasmc_cmd("run", str(src), "--max-instances", "1", "--preload", f"m={src}", "--invoke", "grow", "0")
+    assert "instances" in one_line_error(r, 6)
     # run compiles with fuel metering when --fuel is given
     r = wasmc_cmd("run", str(src), "--fuel", "1", "--invoke", "grow", "0")
     assert "out of fuel" in one_line_error(r, 134)
@@ -238,5 +240,5 @@ def test_exec_limits_and_fuel_on_the_command_line(tmp_path, wat):
     assert wasmc_cmd("build", str(src), "-o", str(plain)).returncode == 0
     assert "wasmc build --fuel" in one_line_error(wasmc_cmd("exec", str(plain), "--fuel", "10"), 2)
     for opt, bad in (("--fuel", "-1"), ("--fuel", str(1 << 63)), ("--max-memory", "1X"),
-                     ("--max-table-elements", "ten")):
+                     ("--max-table-elements", "ten"), ("--max-instances", "1.5")):
         assert opt in one_line_error(wasmc_cmd("exec", str(plain), opt, bad), 2)
