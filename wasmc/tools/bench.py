@@ -1,6 +1,15 @@
 """``make bench``: measure wasmc and write the results to a file.
 
-Suites (``--suite``, default all available):
+Without ``--suite`` (what ``make bench`` runs): the benchmark report
+(wasmc/tools/benchreport.py): kernels against native and wasmtime at every
+tier, sightglass against wasmtime, compile time and peak memory, start-up,
+the cost of fuel metering, the contenders alternating round by round; it
+writes bench-results/report.json, the generated part of docs/benchmarks.md
+and docs/benchmarks.svg.  ``--report-suites`` picks some of its suites,
+``--rounds N`` sets the rounds of the long ones, ``--no-docs`` leaves docs/
+alone.
+
+Single suites (``--suite``, repeatable), each printing a table:
 
 ``frontend``  decode + validate of every sightglass module (best of N runs),
               in MB/s and microseconds per instruction
@@ -43,6 +52,8 @@ import platform
 import statistics
 import time
 from pathlib import Path
+
+from . import benchdoc, benchreport
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
@@ -500,11 +511,40 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--suite", action="append", choices=sorted(SUITES))
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--report-suites", default=",".join(benchreport.SUITES),
+                    help="without --suite: the report's suites to run (comma-separated; default all: %(default)s)")
+    ap.add_argument("--rounds", type=int, help="without --suite: rounds of the kernels, sightglass and compile "
+                    f"suites (default {benchreport.DEFAULT_ROUNDS})")
+    ap.add_argument("--no-docs", action="store_true", help="without --suite: do not write docs/benchmarks.*")
+    ap.add_argument("--render-only", action="store_true",
+                    help="measure nothing: write docs/benchmarks.* again from bench-results/report.json")
     args = ap.parse_args(argv)
     if not SHARED.exists():
         raise SystemExit(f"benchmarks need the shared data at {SHARED}")
     OUT.mkdir(exist_ok=True)
-    for name in args.suite or list(SUITES):
+    if args.render_only:
+        res = json.loads((OUT / "report.json").read_text())
+        benchreport.write_docs(res, REPO / "docs" / "benchmarks.md", REPO / "docs" / "benchmarks.svg")
+        return
+    if not args.suite:
+        import sys
+
+        suites = [s for s in args.report_suites.split(",") if s]
+        bad = [s for s in suites if s not in benchreport.SUITES]
+        if bad:
+            ap.error(f"unknown report suite(s) {bad}; choose from {list(benchreport.SUITES)}")
+        rounds = dict(benchreport.DEFAULT_ROUNDS)
+        if args.rounds:
+            rounds.update({k: args.rounds for k in ("kernels", "sightglass", "compile")})
+        cmd = "make bench" + (f" BENCH_ARGS='{' '.join(sys.argv[1:])}'" if sys.argv[1:] else "")
+        res = benchreport.report(cmd, suites, rounds, _machine(), OUT, None if args.no_docs else REPO / "docs" /
+                                 "benchmarks.md", REPO / "docs" / "benchmarks.svg")
+        for g in benchdoc.goals(res):
+            print(f"{g['what']}: wasmc {g['wasmc']}, wasmtime {g['wasmtime']}, goal {g['goal']}: "
+                  f"{ {True: 'met', False: 'NOT met', None: 'not measured'}[g['met']] } ({g['gap']})")
+        print(f"took {res['elapsed_s'] / 60:.1f} min")
+        return
+    for name in args.suite:
         res = SUITES[name](args.runs)
         (OUT / f"{name}.json").write_text(json.dumps(res, indent=1))
         print(f"## {name} ({res['machine']})\n")

