@@ -7,7 +7,8 @@ the cost of fuel metering, the contenders alternating round by round; it
 writes bench-results/report.json, the generated part of docs/benchmarks.md
 and docs/benchmarks.svg.  ``--report-suites`` picks some of its suites,
 ``--rounds N`` sets the rounds of the long ones, ``--no-docs`` leaves docs/
-alone.
+alone.  It measures the committed HEAD, copied aside (``--worktree``: the
+working tree as it is).
 
 Single suites (``--suite``, repeatable), each printing a table:
 
@@ -516,6 +517,8 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, help="without --suite: rounds of the kernels, sightglass and compile "
                     f"suites (default {benchreport.DEFAULT_ROUNDS})")
     ap.add_argument("--no-docs", action="store_true", help="without --suite: do not write docs/benchmarks.*")
+    ap.add_argument("--worktree", action="store_true", help="without --suite: measure the working tree as it is "
+                    "(default: the committed HEAD, copied aside, so that edits during the run change nothing)")
     ap.add_argument("--render-only", action="store_true",
                     help="measure nothing: write docs/benchmarks.* again from bench-results/report.json")
     args = ap.parse_args(argv)
@@ -538,7 +541,7 @@ def main(argv=None):
             rounds.update({k: args.rounds for k in ("kernels", "sightglass", "compile")})
         cmd = "make bench" + (f" BENCH_ARGS='{' '.join(sys.argv[1:])}'" if sys.argv[1:] else "")
         res = benchreport.report(cmd, suites, rounds, _machine(), OUT, None if args.no_docs else REPO / "docs" /
-                                 "benchmarks.md", REPO / "docs" / "benchmarks.svg")
+                                 "benchmarks.md", REPO / "docs" / "benchmarks.svg", worktree=args.worktree)
         for g in benchdoc.goals(res):
             print(f"{g['what']}: wasmc {g['wasmc']}, wasmtime {g['wasmtime']}, goal {g['goal']}: "
                   f"{ {True: 'met', False: 'NOT met', None: 'not measured'}[g['met']] } ({g['gap']})")

@@ -62,10 +62,12 @@ def wasmtime_cli() -> str:
     return w
 
 
-def run_rounds(cmds: dict, rounds: int, cwd: dict | None = None, log=None) -> dict:
+def run_rounds(cmds: dict, rounds: int, cwd: dict | None = None, log=None, compute: dict | None = None) -> dict:
     """Every command of CMDS (name -> argv) once per round, ROUNDS rounds,
     the order rotated by one each round; name -> wall times (s).  A command
-    that fails stops the run (a benchmark of a broken build means nothing)."""
+    that fails stops the run (a benchmark of a broken build means nothing).
+    With COMPUTE (a dict), the time each run reports on stderr (TIMER_WAT's
+    line) is appended to COMPUTE[name]."""
     names = list(cmds)
     times = {k: [] for k in names}
     for i in range(rounds):
@@ -79,6 +81,11 @@ def run_rounds(cmds: dict, rounds: int, cwd: dict | None = None, log=None) -> di
                 raise RuntimeError(f"{k}: {' '.join(map(str, cmds[k]))} exited {r.returncode}: "
                                    f"{r.stderr.decode(errors='replace')[-2000:]}")
             times[k].append(dt)
+            if compute is not None:
+                ns = [int(line.split()[1]) for line in r.stderr.decode(errors="replace").splitlines()
+                      if line.startswith(TIMER_TAG)]
+                if ns:
+                    compute.setdefault(k, []).append(ns[-1] / 1e9)
         if log:
             log(f"  round {i + 1}/{rounds} done")
     return times
@@ -175,12 +182,56 @@ def kernels(work: Path, rounds: int, log) -> dict:
             "rows": rows}
 
 
+TIMER_TAG = "wasmc-bench-ns "
+#: The ``bench`` module the sightglass programs import, timing the region
+#: between bench.start and bench.end (the compute-only time) with WASI's
+#: monotonic clock: end writes TIMER_TAG and 20 digits of nanoseconds to
+#: stderr in one write (a runtime may write only the first of several iovecs).
+TIMER_WAT = """(module
+  (import "wasi_snapshot_preview1" "clock_time_get" (func $clock (param i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (global $t0 (mut i64) (i64.const 0))
+  (data (i32.const 16) "wasmc-bench-ns ")
+  (func $now (result i64)
+    (drop (call $clock (i32.const 1) (i64.const 1) (i32.const 0)))
+    (i64.load (i32.const 0)))
+  (func (export "start") (global.set $t0 (call $now)))
+  (func (export "end") (local $d i64) (local $p i32)
+    (local.set $d (i64.sub (call $now) (global.get $t0)))
+    (i32.store8 (i32.const 51) (i32.const 10))
+    (local.set $p (i32.const 51))
+    (loop $digits
+      (local.set $p (i32.sub (local.get $p) (i32.const 1)))
+      (i32.store8 (local.get $p)
+        (i32.add (i32.const 48) (i32.wrap_i64 (i64.rem_u (local.get $d) (i64.const 10)))))
+      (local.set $d (i64.div_u (local.get $d) (i64.const 10)))
+      (br_if $digits (i32.gt_u (local.get $p) (i32.const 31))))
+    (i32.store (i32.const 8) (i32.const 16))
+    (i32.store (i32.const 12) (i32.const 36))
+    (drop (call $write (i32.const 2) (i32.const 8) (i32.const 1) (i32.const 4)))))
+"""
+
+
+def _bench_module(work: Path, log) -> Path:
+    """TIMER_WAT as a .wasm (wat2wasm), or sightglass's no-op bench.wasm
+    (then there is no compute-only time) if wat2wasm is missing."""
+    wat2wasm = shutil.which("wat2wasm")
+    if wat2wasm is None:
+        log("wat2wasm (wabt) is missing: no compute-only times for sightglass")
+        return SHARED / "sightglass" / "bench.wasm"
+    (work / "timer.wat").write_text(TIMER_WAT)
+    subprocess.run([wat2wasm, work / "timer.wat", "-o", work / "timer.wasm"], check=True)
+    return work / "timer.wasm"
+
+
 def sightglass(work: Path, rounds: int, log) -> dict:
     wt = wasmtime_cli()
     root = SHARED / "sightglass"
     bench_cwasm, bench_wasmu = work / "bench.cwasm", work / "bench.wasmu"
-    subprocess.run([wt, "compile", root / "bench.wasm", "-o", bench_cwasm], check=True)
-    _wasmc_build(root / "bench.wasm", bench_wasmu, "--targets", "x86_64:v1,x86_64:v3")
+    bench = _bench_module(work, log)
+    subprocess.run([wt, "compile", bench, "-o", bench_cwasm], check=True)
+    _wasmc_build(bench, bench_wasmu, "--targets", "x86_64:v1,x86_64:v3")
     rows, skipped = [], {}
     for d in sorted(p for p in root.iterdir() if p.is_dir()):
         wasms = list(d.glob("*.wasm"))
@@ -205,12 +256,13 @@ def sightglass(work: Path, rounds: int, log) -> dict:
         for label, tier in tiers:
             art = _wasmc_build(wasm, work / f"sg-{name}-{tier[-2:]}.wasmu", "-O2", "--targets", tier)
             cmds[label] = [*WASMC, "exec", str(art), "--dir", ".::.", "--preload", f"bench={bench_wasmu}"]
+        compute: dict = {}
         try:
-            times = run_rounds(cmds, rounds, {k: d for k in cmds})
+            times = run_rounds(cmds, rounds, {k: d for k in cmds}, compute=compute)
         except RuntimeError as e:
             skipped[name] = f"failed: {str(e)[:200]}"
             continue
-        rows.append({"name": name, "times": times})
+        rows.append({"name": name, "times": times, "compute": compute})
     return {"rounds": rounds, "threshold_s": SIGHTGLASS_MIN_S, "contenders": [D.WASMTIME, D.S_WASMC, D.S_V1],
             "baseline": D.WASMTIME, "rows": rows, "skipped": skipped}
 
@@ -273,8 +325,33 @@ def write_docs(res: dict, doc: Path, svg: Path) -> None:
     doc.write_text(D.splice(text, generated))
 
 
+def snapshot(dest: Path) -> str:
+    """Copy the committed HEAD of this checkout to DEST, with its runtime
+    library built from HEAD's runtime-shim and the standalone runners already
+    built here (they are named by the hash of their sources, so a stale one
+    is never used), and make every wasmc this process starts import it
+    (PYTHONPATH).  Other people's edits in the tree during a long run then
+    change nothing that is measured.  Returns the commit."""
+    commit = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    dest.mkdir(parents=True)
+    archive = subprocess.Popen(["git", "-C", REPO, "archive", commit], stdout=subprocess.PIPE)
+    subprocess.run(["tar", "-x", "-C", dest], stdin=archive.stdout, check=True)
+    archive.stdout.close()
+    if archive.wait() != 0:
+        raise SystemExit("git archive HEAD failed")
+    subprocess.run(["make", "-s", "-C", dest / "runtime-shim"], check=True, stdout=subprocess.DEVNULL)
+    native = dest / "wasmc" / "_native"
+    native.mkdir(exist_ok=True)
+    for runner in (REPO / "wasmc" / "_native").glob("runner-*"):
+        if not (native / runner.name).exists():
+            shutil.copy2(runner, native / runner.name)
+    os.environ["PYTHONPATH"] = str(dest)
+    return commit
+
+
 def report(argv_text: str, suites: list, rounds: dict, machine: str, out_dir: Path, doc: Path | None,
-           svg: Path | None, log=print) -> dict:
+           svg: Path | None, log=print, worktree: bool = False) -> dict:
     import tempfile
 
     res = {"command": argv_text, "machine": machine,
@@ -283,6 +360,12 @@ def report(argv_text: str, suites: list, rounds: dict, machine: str, out_dir: Pa
     t0 = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="wasmc-bench-"))
     out_dir.mkdir(exist_ok=True)
+    if worktree:
+        res["measured"] = "the working tree"
+    else:
+        res["commit"] = snapshot(work / "wasmc-head")
+        res["measured"] = f"commit {res['commit'][:12]} (HEAD, copied aside)"
+        log(f"measuring {res['measured']}")
     try:
         for name in suites:
             log(f"== {name}")
