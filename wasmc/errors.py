@@ -49,6 +49,14 @@ class WasmError(WasmcError):
     """The input module is not acceptable WebAssembly."""
 
 
+class UsageError(WasmcError):
+    """A command line wasmc cannot use, found by wasmc's own code (click
+    reports the mistakes its parser finds the same way)."""
+
+    exit_code = 2
+    label = "usage error"
+
+
 class MalformedError(WasmError):
     """The binary cannot be decoded (the spec's *malformed*)."""
 
