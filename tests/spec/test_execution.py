@@ -96,6 +96,7 @@ def test_spec_file(rel: str, slice_):
     else:
         runner = ScriptRunner(spec / rel, opt_level=opt)
     result = runner.run()
+    _record(rel, slice_[0], result)
     got = {}
     for f in result.failures:
         path, line, rest = f.split(":", 2)
@@ -114,6 +115,21 @@ def test_spec_file(rel: str, slice_):
     else:
         msg += skip_rules.problems(rel, result.skips, SKIP_COUNTS)
     assert not msg, "\n".join(msg)
+
+
+def _record(rel: str, slice_id: str, result) -> None:
+    """With WASMC_SPEC_SUMMARY=FILE, append this file's counts on this slice
+    to FILE (one JSON line; `python tests/spec/summary.py FILE` adds them up
+    per slice): the per-architecture figures of a whole run."""
+    out = os.environ.get("WASMC_SPEC_SUMMARY")
+    if not out:
+        return
+    import json
+
+    line = json.dumps({"file": rel, "slice": slice_id, "passed": result.passed, "failed": result.failed,
+                       "skipped": result.skipped, "skips": result.skips})
+    with open(out, "a") as f:  # one short write per line: safe with pytest-xdist workers
+        f.write(line + "\n")
 
 
 def main():
