@@ -42,6 +42,7 @@ artifactType says what this is, and the metadata layer holds the rest).
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -353,7 +354,9 @@ class Client:
                 if total >= limit:
                     break
         except self.requests.exceptions.RequestException as e:
-            raise RegistryError(f"{self.ref.registry}: {what} cut short after {total} bytes: {_reason(e)}") from None
+            why = _reason(e)
+            when = "" if why.startswith("connection broken after") else f" after {total} bytes"
+            raise RegistryError(f"{self.ref.registry}: {what} cut short{when}: {why}") from None
         return b"".join(chunks)
 
     # -- manifests --
@@ -414,9 +417,19 @@ class Client:
         return doc
 
 
-def _reason(e: Exception) -> str:
+def _reason(e: BaseException) -> str:
     """The innermost useful words of a requests/urllib3 exception."""
-    text = re.sub(r"\s*\(_ssl\.c:\d+\)", "", str(e))
+    while e.args and isinstance(e.args[0], BaseException):  # requests wraps urllib3's exception
+        e = e.args[0]
+    if len(e.args) == 2 and isinstance(e.args[0], str) and isinstance(e.args[1], BaseException):
+        # urllib3's ProtocolError(words, cause): ('Connection aborted.', RemoteDisconnected(...))
+        words, cause = e.args[0].rstrip("."), e.args[1]
+        if isinstance(cause, http.client.IncompleteRead):  # urllib3's counts bytes, http.client's holds them
+            got = cause.partial if isinstance(cause.partial, int) else len(cause.partial)
+            return f"connection broken after {got} bytes, {cause.expected} more expected"
+        return f"{words}: {_reason(cause)}"
+    text = re.sub(r"^\w*ConnectionPool\([^)]*\): ", "", str(e))  # "HTTPConnectionPool(host=.., port=..): "
+    text = re.sub(r"\s*\(_ssl\.c:\d+\)", "", text)
     for marker in ("Caused by ", "] "):
         if marker in text:
             text = text.rsplit(marker, 1)[-1]

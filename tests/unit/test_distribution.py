@@ -359,6 +359,7 @@ def test_a_registry_that_dies_mid_pull_leaves_nothing_half_written(env, app, tmp
                       input=PASSWORD.encode() + b"\n")
         line = one_line_error(r, 12)
         assert "cut short" in line or "does not match its digest" in line, line
+        assert "', " not in line and line.count("(") == line.count(")"), line  # urllib3's tuple, unwrapped
         assert not out.exists() and not list(tmp_path.glob(".d.wasmu.*"))
         # the store holds complete, checked blobs only (manifests here), no temporary file
         d = env.cache / "oci" / "blobs" / "sha256"
@@ -370,6 +371,29 @@ def test_a_registry_that_dies_mid_pull_leaves_nothing_half_written(env, app, tmp
     # the same pull from the real registry then completes from where it stopped
     n = _counts(env.ok("pull", env.ref(ref), "--plain-http", "-o", out))
     assert n["fetched"] == 2
+
+
+def test_connection_failures_are_said_in_words_not_exception_tuples():
+    """requests wraps urllib3's ProtocolError(words, cause): its str() is a
+    tuple's repr, which once reached the user cut in half by the quote stripping."""
+    import requests
+    import urllib3
+
+    from wasmc.registry import _reason
+
+    aborted = requests.exceptions.ConnectionError(urllib3.exceptions.ProtocolError(
+        "Connection aborted.", http.client.RemoteDisconnected("Remote end closed connection without response")))
+    assert _reason(aborted) == "Connection aborted: Remote end closed connection without response"
+    reset = requests.exceptions.ConnectionError(urllib3.exceptions.ProtocolError(
+        "Connection aborted.", ConnectionResetError(104, "Connection reset by peer")))
+    assert _reason(reset) == "Connection aborted: Connection reset by peer"
+    broken = requests.exceptions.ChunkedEncodingError(urllib3.exceptions.ProtocolError(
+        "Connection broken: IncompleteRead(292481 bytes read, 458779 more expected)",
+        urllib3.exceptions.IncompleteRead(292481, 458779)))
+    assert _reason(broken) == "connection broken after 292481 bytes, 458779 more expected"
+    pool = urllib3.HTTPConnectionPool("127.0.0.1", 5000)
+    timeout = requests.exceptions.ConnectionError(urllib3.exceptions.ReadTimeoutError(pool, "/v2/", "Read timed out."))
+    assert _reason(timeout) == "Read timed out."
 
 
 # --- signatures through the registry -------------------------------------------------------
