@@ -53,27 +53,38 @@ class BuildOptions:
         return {"opt_level": self.opt_level, **({"fuel": True} if self.fuel else {})}
 
 
-def _libcalls(target_name, tier_name):
-    from .. import targets
-    from . import llvm
-
-    t = targets.get(target_name)
-    return llvm.libcall_object(t, t.tier(tier_name))
-
-
+# wasmc's libcall object per (target, tier), kept for the life of the process.
 _LIBCALL_CACHE: dict = {}
+
+
+def _run_calls(calls: list, options: "BuildOptions", on_done=None) -> list:
+    """[FN(*ARGS) for FN, ARGS in CALLS] (FN a function of compile/workers.py),
+    in the worker pool (an LLVM abort becomes a CompileError) or, without
+    isolation, in this process one after the other."""
+    from . import workers
+
+    if not options.isolate:
+        out = []
+        for i, (fn, args) in enumerate(calls):
+            out.append(workers._FUNCTIONS[fn](*args))
+            if on_done is not None:
+                on_done(i)
+        return out
+    try:
+        return workers.pool(_jobs(options)).run(calls, on_done)
+    except workers.WorkerDied as e:
+        raise CompileError("LLVM aborted while compiling this module (an internal error in wasmc; "
+                           f"please report it with the .wasm): {e.report}") from None
+
+
+def _jobs(options: "BuildOptions") -> int:
+    return options.jobs or os.cpu_count() or 1
 
 
 def compile_isolated(work: list, jobs: int, on_done=None) -> list:
     """Compile every (ir, target, tier, opt, name) of WORK to an ELF object in
     worker processes (wasmc.compile.workers), JOBS at a time."""
-    from .workers import WorkerDied, pool
-
-    try:
-        return pool(jobs).map("compile_ir", work, on_done)
-    except WorkerDied as e:
-        raise CompileError("LLVM aborted while compiling this module (an internal error in wasmc; "
-                           f"please report it with the .wasm): {e.report}") from None
+    return _run_calls([("compile_ir", w) for w in work], BuildOptions(jobs=jobs), on_done)
 
 
 def partitions(module, size=PARTITION_INSTRS) -> list:
@@ -119,64 +130,105 @@ def _lowering_key(target) -> tuple:
 def compile_slices(module, slice_specs, options: BuildOptions, progress: Progress | None = None) -> list:
     """Compile MODULE for each (target, tier); returns a list of Slice with data.
 
-    Lowering runs once per distinct target-dependent lowering choice
-    (Target.partial_store_faults and calling_convention); then every (slice,
-    partition) is one
-    job for the worker pool, so slices compile in parallel with each other;
-    linking is per slice, in order.  Objects depend only on their inputs, so
-    the result is the same whatever JOBS is."""
+    Target-independent work is done once and shared:
+
+    * lowering runs once per distinct target-dependent lowering choice
+      (Target.partial_store_faults and calling_convention): two for all
+      five default slices;
+    * each partition is parsed, verified and put through the mid-level
+      pipeline once per *target* (triple and data layout; with the cost
+      model of the target's baseline tier, llvm._mid_machine), and that one
+      optimised module is emitted for every tier of the target built.
+
+    So one job for the worker pool is (target, partition) -> one object per
+    tier; jobs of all slices run in parallel, largest first, and the
+    workers are started before lowering so they load LLVM meanwhile.
+    Linking is per slice, in order.  Objects depend only on their inputs,
+    so the result is the same whatever JOBS is."""
     import threading
     import time
 
     progress = progress or Progress()
+    parts = partitions(module)
+    by_target: dict = {}  # target name -> indices of its slices (in slice order)
+    for n, (target, _) in enumerate(slice_specs):
+        by_target.setdefault(target.name, []).append(n)
+    need_libcalls = [n for n, (t, tier) in enumerate(slice_specs) if (t.name, tier.name) not in _LIBCALL_CACHE]
+    if options.isolate:
+        from . import workers
+
+        workers.pool(_jobs(options)).prestart(len(by_target) * len(parts) + (1 if need_libcalls else 0))
     t0 = time.monotonic()
     lowerings, irs = {}, {}
     for target, _ in slice_specs:
         key = _lowering_key(target)
         if key not in lowerings:
             lowerings[key] = ModuleLowering.for_target(module, target, fuel=options.fuel)
-            irs[key] = lower_partitions(module, lowerings[key])
+            irs[key] = [lowerings[key].module_ir(p, i == 0) for i, p in enumerate(parts)]
     progress.lowered(time.monotonic() - t0)
-    jobs = options.jobs or os.cpu_count() or 1
-    work, owner = [], []
-    for n, (target, tier) in enumerate(slice_specs):
-        parts = irs[_lowering_key(target)]
+    for target, tier in slice_specs:
         progress.slice_started(f"{target.name}:{tier.name}", len(parts))
-        for k, ir in enumerate(parts):
-            work.append((ir, target.name, tier.name, options.opt_level, f"part{k}"))
-            owner.append(n)
+    calls, what = [], []
+    for name, idx in by_target.items():
+        target = slice_specs[idx[0]][0]
+        tiers = [slice_specs[n][1].name for n in idx]
+        for k, ir in enumerate(irs[_lowering_key(target)]):
+            calls.append(("compile_tiers", (ir, name, tiers, options.opt_level, f"part{k}")))
+            what.append((idx, k, len(ir) * (1 + len(idx))))
+    order = sorted(range(len(calls)), key=lambda i: -what[i][2])  # largest first: shorter tail
+    calls = [calls[i] for i in order]
+    what = [what[i] for i in order]
+    for n in need_libcalls:
+        t, tier = slice_specs[n]
+        calls.append(("libcalls", (t.name, tier.name)))
+        what.append(None)
     lock = threading.Lock()
 
     def done(i):
-        t, tier = slice_specs[owner[i]]
+        if what[i] is None:
+            return
         with lock:
-            progress.part_done(f"{t.name}:{tier.name}")
+            for n in what[i][0]:
+                t, tier = slice_specs[n]
+                progress.part_done(f"{t.name}:{tier.name}")
 
-    if options.isolate:
-        objects = compile_isolated(work, jobs, done)
-    else:
-        from .workers import _compile_ir
-
-        objects = []
-        for i, w in enumerate(work):
-            objects.append(_compile_ir(*w))
-            done(i)
+    results = _run_calls(calls, options, done)
+    objects = [[None] * len(parts) for _ in slice_specs]
+    for w, r in zip(what, results):
+        if w is None:
+            continue
+        idx, k, _ = w
+        for n, obj in zip(idx, r):
+            objects[n][k] = obj
+    for n, r in zip(need_libcalls, results[len(results) - len(need_libcalls):]):
+        t, tier = slice_specs[n]
+        _LIBCALL_CACHE[(t.name, tier.name)] = r
+    del results, irs
     from ..link.image import link
 
     out = []
     for n, (target, tier) in enumerate(slice_specs):
         name = f"{target.name}:{tier.name}"
         progress.slice_phase(name, "linking")
-        objs = [o for o, k in zip(objects, owner) if k == n]
-        key = (target.name, tier.name)
-        if key not in _LIBCALL_CACHE:
-            _LIBCALL_CACHE[key] = _libcalls(target.name, tier.name)
+        objs, objects[n] = objects[n], None
         linked = link([(f"part{k}", o) for k, o in enumerate(objs)], target.elf_machine,
-                      descriptor.CODE_BASE, _LIBCALL_CACHE[key])
+                      descriptor.CODE_BASE, _LIBCALL_CACHE[(target.name, tier.name)])
         image = descriptor.build_image(module, lowerings[_lowering_key(target)].info, linked)
         out.append(Slice(target.name, tier.name, tier.cpu, tier.features, abi.ABI_VERSION, data=image))
         progress.slice_phase(name, "done")
     return out
+
+
+_LLVM_VERSION = None
+
+
+def _llvm_version(options: BuildOptions) -> str:
+    """The LLVM version objects are compiled with (asked of a worker, so this
+    process never loads LLVM)."""
+    global _LLVM_VERSION
+    if _LLVM_VERSION is None:
+        _LLVM_VERSION = _run_calls([("llvm_version", ())], options)[0]
+    return _LLVM_VERSION
 
 
 def build(data: bytes, slice_specs=None, options: BuildOptions = BuildOptions(),
@@ -188,11 +240,9 @@ def build(data: bytes, slice_specs=None, options: BuildOptions = BuildOptions(),
         host = _targets.host()
         slice_specs = [(host, host.tier())]
     slices = compile_slices(module, canonical_order(slice_specs), options, progress)
-    from . import llvm
-
     meta = {
         "compiler": f"wasmc {__version__}",
-        "llvm": llvm.llvm_version(),
+        "llvm": _llvm_version(options),
         "options": options.recorded(),
         "source": {"name": os.path.basename(source_name), "sha256": hashlib.sha256(data).hexdigest(),
                    "size": len(data)},
@@ -231,17 +281,41 @@ def features_used(module) -> list:
 
 
 def cache_key(data: bytes, slice_specs, options: BuildOptions) -> str:
-    from . import llvm
-
     h = hashlib.sha256()
     h.update(data)
-    h.update(f"|wasmc {__version__}|abi {abi.ABI_VERSION}|llvm {llvm.llvm_version()}"
+    h.update(f"|wasmc {__version__}|abi {abi.ABI_VERSION}|llvm {_llvm_identity()}"
              f"|O{options.opt_level}|keep {options.keep_wasm}{'|fuel' if options.fuel else ''}".encode())
     # (isolation changes no output)
     for t, tier in slice_specs:
         h.update(f"|{t.name}:{tier.name}:{tier.cpu}:{tier.features}".encode())
     h.update(_compiler_fingerprint())
     return h.hexdigest()
+
+
+_LLVM_ID = None
+
+
+def _llvm_identity() -> str:
+    """What names the LLVM build wasmc compiles with, without loading it into
+    this process (a cache hit never loads LLVM): llvmlite's version and the
+    name and size of each of its native libraries."""
+    global _LLVM_ID
+    if _LLVM_ID is None:
+        import importlib.util
+        from importlib import metadata
+
+        spec = importlib.util.find_spec("llvmlite")
+        libs = []
+        if spec is not None and spec.origin:
+            binding = Path(spec.origin).parent / "binding"
+            libs = sorted((p.name, p.stat().st_size) for p in binding.iterdir()
+                          if p.suffix in (".so", ".dylib", ".dll"))
+        try:
+            version = metadata.version("llvmlite")
+        except metadata.PackageNotFoundError:
+            version = "?"
+        _LLVM_ID = f"llvmlite {version} {libs}"
+    return _LLVM_ID
 
 
 _FP = None

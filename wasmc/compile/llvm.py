@@ -71,9 +71,23 @@ TIER_PASSES = {0: ("sroa",), 1: ("sroa", "instruction_combine", "simplify_cfg")}
 TIER_CODEGEN = {0: 0, 1: 2, 2: 2, 3: 3}
 
 
-def _optimised_module(ir: str, target, tier, opt: int, name: str):
-    """Parse IR for TARGET/TIER, stamp triple and data layout, verify, optimise."""
-    tm = target_machine(target.triple, tier.cpu, tier.features, target.abiname, TIER_CODEGEN[opt])
+def _mid_machine(target, opt: int):
+    """The target machine the mid-level pipeline runs with: the one of TARGET's
+    first (baseline) tier, whatever tier the code is emitted for.  So the
+    mid-level work is done once per target and shared by all its tiers
+    (driver.py), and a slice's bytes never depend on which other slices are
+    built with it.  Every tier of a target has the same triple and data
+    layout; what the tier changes in the mid-level pipeline is only its cost
+    model (vector width), worth about 1% of run time on gcc-loops
+    (docs/benchmarks.md, "Compile throughput")."""
+    t0 = target.tiers[0]
+    return target_machine(target.triple, t0.cpu, t0.features, target.abiname, TIER_CODEGEN[opt])
+
+
+def optimise(ir: str, target, opt: int, name: str):
+    """Parse IR for TARGET, stamp triple and data layout, verify, and run the
+    mid-level pipeline of OPT: the module every tier of TARGET emits from."""
+    tm = _mid_machine(target, opt)
     try:
         mod = llvm.parse_assembly(ir)
         mod.name = name
@@ -92,19 +106,35 @@ def _optimised_module(ir: str, target, tier, opt: int, name: str):
         mpm.run(mod, pb)
     else:
         pb.getModulePassManager().run(mod, pb)
-    return tm, mod
+    return mod
+
+
+def _codegen_machine(target, tier, opt: int):
+    return target_machine(target.triple, tier.cpu, tier.features, target.abiname, TIER_CODEGEN[opt])
+
+
+def compile_tiers(ir: str, target, tiers, opt: int, name: str = "wasm") -> list:
+    """IR text -> one ELF object (bytes) per tier of TIERS, all of TARGET, at
+    optimisation level OPT (0-3): parsed and optimised once, then emitted per
+    tier (code generation changes the module, so every tier but the last
+    emits from a copy).  Each object is exactly what compile_ir gives for its
+    tier alone."""
+    mod = optimise(ir, target, opt, name)
+    out = []
+    for i, tier in enumerate(tiers):
+        m = mod if i == len(tiers) - 1 else mod.clone()
+        out.append(_codegen_machine(target, tier, opt).emit_object(m))
+    return out
 
 
 def compile_ir(ir: str, target, tier, opt: int, name: str = "wasm") -> bytes:
     """IR text -> ELF object bytes for TARGET/TIER at optimisation level OPT (0-3)."""
-    tm, mod = _optimised_module(ir, target, tier, opt, name)
-    return tm.emit_object(mod)
+    return compile_tiers(ir, target, [tier], opt, name)[0]
 
 
 def emit_assembly(ir: str, target, tier, opt: int) -> str:
     """For debugging and golden tests: the target assembly of IR."""
-    tm, mod = _optimised_module(ir, target, tier, opt, "wasm")
-    return tm.emit_assembly(mod)
+    return _codegen_machine(target, tier, opt).emit_assembly(optimise(ir, target, opt, "wasm"))
 
 
 def llvm_version() -> str:

@@ -145,6 +145,21 @@ class WorkerPool:
             self._all.append(w)
         return w
 
+    def prestart(self, n: int) -> None:
+        """Start workers until N are up (at most SIZE): they load LLVM while
+        the caller goes on (decoding, lowering) instead of when work arrives."""
+        with self._lock:
+            missing = min(n, self.size) - len(self._all)
+        for _ in range(max(0, missing)):
+            w = _Worker()
+            with self._lock:
+                self._all.append(w)
+            self._idle.put(w)
+
+    def call(self, fn: str, *args):
+        """FN(*ARGS) in a worker."""
+        return self._call(fn, args)
+
     def _call(self, fn: str, args):
         w = self._checkout()
         try:
@@ -162,16 +177,21 @@ class WorkerPool:
     def map(self, fn: str, items: list, on_done=None) -> list:
         """[FN(*args) for args in ITEMS], FN a name in _FUNCTIONS, run in
         workers; ON_DONE(i) is called (from a pool thread) as item i ends."""
+        return self.run([(fn, args) for args in items], on_done)
+
+    def run(self, calls: list, on_done=None) -> list:
+        """[FN(*ARGS) for FN, ARGS in CALLS] run in workers, started in the
+        order given; ON_DONE(i) is called (from a pool thread) as call i ends."""
         def one(i):
-            r = self._call(fn, items[i])
+            r = self._call(*calls[i])
             if on_done is not None:
                 on_done(i)
             return r
 
-        if len(items) <= 1 or self.size <= 1:
-            return [one(i) for i in range(len(items))]
-        with ThreadPoolExecutor(max_workers=min(self.size, len(items))) as ex:
-            return list(ex.map(one, range(len(items))))
+        if len(calls) <= 1 or self.size <= 1:
+            return [one(i) for i in range(len(calls))]
+        with ThreadPoolExecutor(max_workers=min(self.size, len(calls))) as ex:
+            return list(ex.map(one, range(len(calls))))
 
     def close(self) -> None:
         with self._lock:
@@ -204,7 +224,38 @@ def _compile_ir(ir, target_name, tier_name, opt, name):
     return llvm.compile_ir(ir, t, t.tier(tier_name), opt, name)
 
 
-_FUNCTIONS = {"compile_ir": _compile_ir}
+def _compile_tiers(ir, target_name, tier_names, opt, name):
+    """One partition for every tier of one target: parsed and optimised once."""
+    from .. import targets
+    from . import llvm
+
+    t = targets.get(target_name)
+    return llvm.compile_tiers(ir, t, [t.tier(n) for n in tier_names], opt, name)
+
+
+_LIBCALLS: dict = {}
+
+
+def _libcalls(target_name, tier_name):
+    """wasmc's libcall object for a slice (compiled once per process)."""
+    from .. import targets
+    from . import llvm
+
+    key = (target_name, tier_name)
+    if key not in _LIBCALLS:
+        t = targets.get(target_name)
+        _LIBCALLS[key] = llvm.libcall_object(t, t.tier(tier_name))
+    return _LIBCALLS[key]
+
+
+def _llvm_version():
+    from . import llvm
+
+    return llvm.llvm_version()
+
+
+_FUNCTIONS = {"compile_ir": _compile_ir, "compile_tiers": _compile_tiers, "libcalls": _libcalls,
+              "llvm_version": _llvm_version}
 
 
 def _serve() -> None:
@@ -214,6 +265,11 @@ def _serve() -> None:
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    # Load and initialise LLVM before the first job arrives: a pool is started
+    # while the caller still decodes and lowers (driver.py), so this overlaps.
+    from . import llvm
+
+    llvm._init()
     while True:
         msg = _read_msg(inp)
         if msg is None:

@@ -1,0 +1,113 @@
+"""Run a command and report its wall time, CPU time and peak memory summed
+over its whole process tree (the command and every descendant alive at the
+same moment), sampled from /proc.
+
+    python -m wasmc.tools.proctree [--interval S] [--json] -- CMD ARGS...
+
+Peak RSS sums the resident set of every process of the tree at one sample
+(shared pages -- the Python interpreter, libLLVM -- count once per process,
+as `ps` would add them up); peak PSS (proportional set size, from
+/proc/PID/smaps_rollup) divides shared pages among their sharers, so it is
+what the tree really occupies.  Linux only.  Used for docs/benchmarks.md
+("Compile throughput").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+
+def _children() -> dict:
+    """pid -> ppid for every process."""
+    out = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # the command name may hold spaces or parentheses: split after the last ')'
+        rest = stat[stat.rfind(b")") + 2:].split()
+        out[int(name)] = int(rest[1])
+    return out
+
+
+def _tree(root: int) -> list:
+    parent = _children()
+    kids: dict = {}
+    for pid, ppid in parent.items():
+        kids.setdefault(ppid, []).append(pid)
+    todo, seen = [root], []
+    while todo:
+        p = todo.pop()
+        seen.append(p)
+        todo.extend(kids.get(p, ()))
+    return seen
+
+
+def _mem(pid: int) -> tuple:
+    """(rss, pss) in bytes, or (0, 0) once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            rss = pss = 0
+            for line in f:
+                if line.startswith("Rss:"):
+                    rss = int(line.split()[1]) * 1024
+                elif line.startswith("Pss:"):
+                    pss = int(line.split()[1]) * 1024
+            return rss, pss
+    except OSError:
+        return 0, 0
+
+
+def measure(cmd: list, interval: float = 0.02) -> dict:
+    t0 = time.monotonic()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.Popen(cmd)
+    peak_rss = peak_pss = peak_n = 0
+    while proc.poll() is None:
+        rss = pss = 0
+        pids = _tree(proc.pid)
+        for p in pids:
+            r, s = _mem(p)
+            rss += r
+            pss += s
+        peak_rss, peak_pss, peak_n = max(peak_rss, rss), max(peak_pss, pss), max(peak_n, len(pids))
+        time.sleep(interval)
+    wall = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"returncode": proc.returncode, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
+            "peak_rss_mib": round(peak_rss / 2**20, 1), "peak_pss_mib": round(peak_pss / 2**20, 1),
+            "max_processes": peak_n}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--interval", type=float, default=0.02)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("cmd", nargs=argparse.REMAINDER)
+    a = ap.parse_args(argv)
+    cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
+    if not cmd:
+        ap.error("no command")
+    r = measure(cmd, a.interval)
+    if a.json:
+        print(json.dumps(r))
+    else:
+        print(f"wall {r['wall_s']:.2f} s  cpu {r['cpu_s']:.2f} s  peak rss {r['peak_rss_mib']:.0f} MiB  "
+              f"peak pss {r['peak_pss_mib']:.0f} MiB  processes {r['max_processes']}  rc {r['returncode']}",
+              file=sys.stderr)
+    return r["returncode"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
