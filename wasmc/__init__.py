@@ -38,8 +38,21 @@ def __getattr__(name: str):
     import importlib
 
     value = getattr(importlib.import_module(f".{mod}", __name__), name)
+    from .runtime import api
+
+    if api.Module.compiler is None:
+        api.Module.compiler = _compile
     globals()[name] = value
     return value
+
+
+def _compile(data: bytes, **options):
+    """What ``Module(data)`` compiles with (runtime/api.py, ``Module.compiler``):
+    the compiler, loaded now, through the on-disk cache.  The package layer
+    installs it so that runtime/ never imports compile/."""
+    from .compile.cache import compile_cached
+
+    return compile_cached(data, **options)
 
 
 def validate(data: bytes) -> None:

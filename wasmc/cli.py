@@ -314,6 +314,10 @@ class _Inputs:
     def trusted(self) -> list:
         """The trust list (--trust, WASMC_TRUST, the config file); empty: no policy."""
         if self._trusted is None:
+            from .userdirs import trusted_keys_file
+
+            if not self.trust and not os.environ.get("WASMC_TRUST") and not trusted_keys_file().is_file():
+                return []  # nothing names a key (signing.trust_list's sources), so no need to load it
             from . import signing
 
             self._trusted = signing.trust_list(self.trust)

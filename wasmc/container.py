@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,6 +135,7 @@ def write_atomic(path: str | os.PathLike, data, mode: int = 0o666) -> None:
     link) is refused with a FileError naming it, as is every failure; no
     temporary file is left behind, whatever goes wrong."""
     import stat
+    import tempfile
 
     from .errors import file_kind
 
@@ -184,6 +184,8 @@ def write_atomic(path: str | os.PathLike, data, mode: int = 0o666) -> None:
 def _write_stream(path, shown: str, data) -> None:
     """write_atomic into a FIFO or character device: DATA complete first
     (a callable writes a private temporary file), then written in one go."""
+    import tempfile
+
     try:
         if callable(data):
             with tempfile.TemporaryDirectory(prefix="wasmc-") as d:
@@ -209,36 +211,44 @@ def _need(cond: bool, what: str):
 
 def read_metadata(data: bytes, where: str = "artifact") -> dict:
     """Parse and check the header and metadata of an artifact held in DATA."""
-    _need(data[:4] != b"\0asm",
+    return _read_metadata(lambda off, n: data[off:off + n], len(data), where)
+
+
+def _read_metadata(read, size: int, where: str) -> dict:
+    """Parse and check the header and metadata of an artifact of SIZE bytes
+    whose bytes READ(offset, n) gives (fewer at the end of the file)."""
+    head = read(0, HEADER.size)
+    _need(head[:4] != b"\0asm",
           f"{where}: a WebAssembly module, not a wasmc artifact (use `wasmc run`, or `wasmc build` first)")
-    _need(len(data) >= HEADER.size, f"{where}: truncated (no header: {len(data)} bytes)")
-    magic, version, flags, moff, msize, mhash = HEADER.unpack_from(data, 0)
+    _need(size >= HEADER.size and len(head) >= HEADER.size, f"{where}: truncated (no header: {size} bytes)")
+    magic, version, flags, moff, msize, mhash = HEADER.unpack_from(head, 0)
     _need(magic == MAGIC, f"{where}: not a wasmc artifact (bad magic)")
     _need(version == FORMAT_VERSION,
           f"{where}: container format version {version}, this wasmc reads version {FORMAT_VERSION}")
     _need(flags == 0, f"{where}: unknown container flags {flags:#x}")
-    _need(moff == HEADER.size and msize <= MAX_METADATA and moff + msize <= len(data),
-          f"{where}: truncated or corrupt (metadata at {moff}+{msize}, file has {len(data)} bytes)")
-    blob = bytes(data[moff:moff + msize])
+    _need(moff == HEADER.size and msize <= MAX_METADATA and moff + msize <= size,
+          f"{where}: truncated or corrupt (metadata at {moff}+{msize}, file has {size} bytes)")
+    blob = bytes(read(moff, msize))
     _need(hashlib.sha256(blob).digest() == mhash, f"{where}: metadata checksum mismatch (corrupt file)")
     try:
         meta = json.loads(blob)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ArtifactError(f"{where}: corrupt metadata ({e})") from None
-    _check_schema(meta, len(data), moff + msize, where)
-    _check_padding(data, meta, moff + msize, where)
+    _check_schema(meta, size, moff + msize, where)
+    _check_padding(read, meta, moff + msize, where)
     return meta
 
 
-def _check_padding(data: bytes, meta: dict, pos: int, where: str):
+def _check_padding(read, meta: dict, pos: int, where: str):
     """The alignment padding between the parts is zeros (pack writes it so):
     then damage anywhere outside the embedded .wasm is detected on read."""
     for i, s in enumerate(meta["slices"]):
-        _need(not any(data[pos:s["offset"]]), f"{where}: non-zero bytes before slice {i} (corrupt file)")
+        _need(not any(read(pos, s["offset"] - pos)), f"{where}: non-zero bytes before slice {i} (corrupt file)")
         pos = s["offset"] + s["size"]
     src = meta.get("source")
     if isinstance(src, dict) and src.get("embedded"):
-        _need(not any(data[pos:src["offset"]]), f"{where}: non-zero bytes before the embedded .wasm (corrupt file)")
+        _need(not any(read(pos, src["offset"] - pos)),
+              f"{where}: non-zero bytes before the embedded .wasm (corrupt file)")
 
 
 def _check_schema(meta, size: int, meta_end: int, where: str):
@@ -344,7 +354,9 @@ def entry_shape(e, where: str = "artifact") -> tuple:
 
 
 def load(path: str | os.PathLike) -> Artifact:
-    """Read an artifact's metadata (slices stay on disk; see slice_bytes)."""
+    """Read an artifact whole: its metadata, slices and embedded .wasm (for
+    the commands that copy or rewrite them; running one needs only
+    :func:`read_fd`)."""
     try:
         data = Path(path).read_bytes()
     except OSError as e:
@@ -354,21 +366,52 @@ def load(path: str | os.PathLike) -> Artifact:
 
 def parse(data: bytes, where: str = "artifact") -> Artifact:
     meta = read_metadata(data, where)
-    slices = [Slice(s["arch"], s["tier"], s["cpu"], s["features"], s["abi_version"], s["offset"],
-                    s["size"], s["sha256"]) for s in meta["slices"]]
     wasm = None
     src = meta.get("source")
     if isinstance(src, dict) and src.get("embedded"):
         wasm = bytes(data[src["offset"]:src["offset"] + src["size"]])
+    art = _artifact(meta, wasm, where, lambda off, n: bytes(data[off:off + n]))
+    art._data = data  # type: ignore[attr-defined]  # the whole file (signing, registry)
+    return art
+
+
+def read_fd(fd: int, where: str) -> Artifact:
+    """The artifact open on FD (a regular file), reading only what running a
+    slice needs: the header, the metadata and the zero padding between the
+    parts, with every check :func:`parse` makes.  A slice is read (and its
+    SHA-256 checked) when :func:`slice_bytes` asks for it; the embedded .wasm
+    is never read (``wasm`` is None)."""
+
+    def read(off: int, n: int) -> bytes:
+        out = b""
+        try:
+            while n > 0:
+                chunk = os.pread(fd, n, off)
+                if not chunk:  # the end of the file
+                    break
+                out, off, n = out + chunk, off + len(chunk), n - len(chunk)
+        except OSError as e:
+            raise FileError(f"cannot read {where}: {e.strerror or e}") from None
+        return out
+
+    try:
+        size = os.fstat(fd).st_size
+    except OSError as e:
+        raise FileError(f"cannot read {where}: {e.strerror or e}") from None
+    return _artifact(_read_metadata(read, size, where), None, where, read)
+
+
+def _artifact(meta: dict, wasm: bytes | None, where: str, read) -> Artifact:
+    slices = [Slice(s["arch"], s["tier"], s["cpu"], s["features"], s["abi_version"], s["offset"],
+                    s["size"], s["sha256"]) for s in meta["slices"]]
     art = Artifact(meta, slices, wasm, where)
-    art._data = data  # type: ignore[attr-defined]
+    art._read = read  # type: ignore[attr-defined]
     return art
 
 
 def slice_bytes(art: Artifact, s: Slice) -> bytes:
     """The bytes of slice S, checked against its SHA-256."""
-    data = art._data  # type: ignore[attr-defined]
-    b = bytes(data[s.offset:s.offset + s.size])
+    b = art._read(s.offset, s.size)  # type: ignore[attr-defined]
     if hashlib.sha256(b).hexdigest() != s.sha256:
         raise ArtifactError(f"{art.path}: slice {s.arch}/{s.tier} checksum mismatch (corrupt file)")
     return b

@@ -52,7 +52,7 @@ from pathlib import Path
 
 from . import container
 from .errors import MAX_ARTIFACT_SIZE, ArtifactError, FileError, SignatureError, read_input
-from .userdirs import config_dir
+from .userdirs import trusted_keys_file
 
 STATEMENT_VERSION = 1
 #: Keys of the metadata that are layout, not content: never signed.
@@ -139,7 +139,7 @@ def _first_line(e: Exception) -> str:
 
 
 def config_file() -> Path:
-    return config_dir() / "trusted-keys"
+    return trusted_keys_file()
 
 
 def trust_list(files=()) -> list[TrustedKey]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import os
-import platform
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +87,7 @@ def get(name: str) -> Target:
 
 
 def host() -> Target | None:
-    m = platform.machine().lower()
+    m = os.uname().machine.lower()  # platform.machine(), without importing platform (exec start-up)
     for t in all_targets().values():
         if m in t.machine_names:
             return t

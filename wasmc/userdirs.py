@@ -23,3 +23,8 @@ def config_dir() -> Path:
     """``$XDG_CONFIG_HOME/wasmc`` (``~/.config/wasmc``): the trusted-keys file."""
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return Path(base) / "wasmc"
+
+
+def trusted_keys_file() -> Path:
+    """The config file that lists trusted public keys (wasmc/signing.py)."""
+    return config_dir() / "trusted-keys"

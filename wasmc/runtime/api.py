@@ -391,13 +391,18 @@ class Module:
     ``wasmc build --fuel``; see :meth:`Store.set_fuel`)."""
 
     _by_image = weakref.WeakValueDictionary()  # image address -> Module (for backtraces)
+    #: What ``Module(data)`` compiles with: ``compiler(data, opt_level=,
+    #: use_cache=, fuel=)`` returns the path of a built artifact.  The
+    #: runtime never imports the compiler; the package layer installs it
+    #: (wasmc/__init__.py, when it hands out anything of this module).
+    compiler = None
 
     def __init__(self, data: bytes, *, opt_level: int = 2, cache: bool = True, fuel: bool = False):
-        from ..compile.cache import compile_cached  # loads the compiler (and llvmlite)
-
         if not isinstance(fuel, bool):
             raise TypeError(f"fuel must be a bool, got {type(fuel).__name__}")
-        path = compile_cached(bytes(data), opt_level=opt_level, use_cache=cache, fuel=fuel)
+        if Module.compiler is None:
+            raise WasmcError("Module(data) needs the compiler: use wasmc.Module (import wasmc), which installs it")
+        path = Module.compiler(bytes(data), opt_level=opt_level, use_cache=cache, fuel=fuel)
         self._init_from_path(path)
 
     @classmethod
@@ -416,25 +421,26 @@ class Module:
         return m
 
     def _init_from_path(self, path: Path, tier: str | None = None):
-        art = container.load(path)
-        self._init(art, path, tier)
+        # One descriptor: the header and metadata are read from it, the
+        # slice's bytes checked and then mapped from it (never the whole file).
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            raise FileError(f"cannot read {path}: {e.strerror or e}") from None
+        try:
+            self._init(container.read_fd(fd, str(path)), path, tier, fd)
+        finally:
+            os.close(fd)
 
-    def _init(self, art, path, tier: str | None = None):
+    def _init(self, art, path, tier: str | None = None, fd: int | None = None):
         self.artifact = art
         self.path = str(path) if path else art.path
         self.slice = choose_slice(art, tier=tier)
         image_bytes = container.slice_bytes(art, self.slice)
         lib = shim.lib()
         err = shim.Error()
-        if path is not None:
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except OSError as e:
-                raise FileError(f"cannot open {path}: {e.strerror}") from None
-            try:
-                ptr = lib.wasmc_image_map(fd, self.slice.offset, self.slice.size, ctypes.byref(err))
-            finally:
-                os.close(fd)
+        if fd is not None:
+            ptr = lib.wasmc_image_map(fd, self.slice.offset, self.slice.size, ctypes.byref(err))
         else:
             buf = ctypes.create_string_buffer(image_bytes, len(image_bytes))
             ptr = lib.wasmc_image_copy(buf, len(image_bytes), ctypes.byref(err))
