@@ -99,6 +99,20 @@ class Reference:
         return "registry-1.docker.io" if self.registry == "docker.io" else self.registry
 
 
+def _config_names(ref: Reference) -> list:
+    """The keys a Docker config.json may file REF's registry under: as
+    written, with https:// (older logins), localhost and 127.0.0.1 alike,
+    and Docker Hub under the name `docker login` gives it."""
+    host = ref.registry
+    names = [host]
+    if host == "docker.io":
+        names += ["https://index.docker.io/v1/", "index.docker.io", "registry-1.docker.io"]
+    for a, b in (("localhost", "127.0.0.1"), ("127.0.0.1", "localhost")):
+        if host == a or host.startswith(a + ":"):
+            names.append(b + host[len(a):])
+    return list(dict.fromkeys(names + [f"https://{n}" for n in names if "://" not in n]))
+
+
 def is_reference(arg) -> bool:
     """Is the command-line argument ARG a registry reference?  Exactly when it
     starts with ``oci://``: everything else is a path (`./oci:/x` names a
@@ -231,9 +245,32 @@ class Client:
         else:
             cfg = docker_config()
             try:
-                self.oras.auth.load_configs(self.container, configs=[str(cfg)] if cfg.exists() else [])
+                self._load_credentials(cfg)
             except Exception as e:  # noqa: BLE001 - a malformed config.json: say which file
                 raise FileError(f"cannot read the registry credentials in {cfg}: {e}") from None
+
+    def _load_credentials(self, cfg: Path) -> None:
+        """The credentials CFG (one Docker config.json) holds for our registry:
+        an inline ``auths`` entry under any name `docker login` files it under,
+        else the registry's ``credHelpers`` helper, else ``credsStore``.  Only
+        CFG, as docker reads it: oras' load_configs also merged
+        ~/.docker/config.json in, in an order that changed from run to run,
+        and looked Docker Hub up under a name `docker login` never writes."""
+        conf = json.loads(cfg.read_bytes()) if cfg.is_file() else {}
+        if not isinstance(conf, dict):
+            raise ValueError("not a JSON object")
+        auths = conf.get("auths") or {}
+        names = _config_names(self.ref)
+        for name in names:
+            entry = auths.get(name)
+            if isinstance(entry, dict) and entry.get("auth"):
+                self.oras.auth._basic_auth = entry["auth"]
+                return
+        self.oras.auth._auth_config = {"auths": {}, "credsStore": conf.get("credsStore"),
+                                       "credHelpers": dict(conf.get("credHelpers") or {})}
+        for name in names:
+            if self.oras.auth._load_auth(name):  # runs docker-credential-HELPER get
+                return
 
     # -- requests --
 

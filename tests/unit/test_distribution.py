@@ -16,6 +16,7 @@ import hashlib
 import http.client
 import http.server
 import json
+import os
 import re
 import socket
 import subprocess
@@ -116,7 +117,7 @@ class Env:
         self.cache = root / "cache"
         docker = root / "docker"
         docker.mkdir()
-        auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        self.auth = auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
         (docker / "config.json").write_text(json.dumps({"auths": {registry.host: {"auth": auth}}}))
         self.vars = {"WASMC_CACHE_DIR": str(self.cache), "DOCKER_CONFIG": str(docker),
                      "XDG_CONFIG_HOME": str(root / "config"), "WASMC_TRUST": ""}
@@ -238,6 +239,50 @@ def test_credentials_from_stdin_and_their_refusal(env, app, tmp_path):
     assert not out.exists()
     r = env.wasmc("pull", ref, "--plain-http", "-o", out, "--username", USER, env=nobody)
     assert "--password-stdin" in one_line_error(r, 2)
+
+
+def test_credentials_come_from_docker_config_alone(env, app, tmp_path):
+    """$DOCKER_CONFIG/config.json replaces ~/.docker/config.json, as in docker
+    (oras merged both, in an order that changed with the hash seed, so a
+    stale ~/.docker entry for the same registry could win)."""
+    ref = env.ref("dist/config:1")
+    env.ok("push", app, ref, "--plain-http")
+    home = tmp_path / "home"
+    (home / ".docker").mkdir(parents=True)
+    stale = base64.b64encode(f"{USER}:stale-pw".encode()).decode()
+    (home / ".docker" / "config.json").write_text(json.dumps({"auths": {env.registry.host: {"auth": stale}}}))
+    out = tmp_path / "c.wasmu"
+    for seed in range(8):
+        env.ok("pull", ref, "--plain-http", "-o", out, env={"HOME": str(home), "PYTHONHASHSEED": str(seed)})
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (home / ".docker" / "config.json").write_text(json.dumps({"auths": {env.registry.host: {"auth": env.auth}}}))
+    r = env.wasmc("pull", ref, "--plain-http", "-o", out, env={"HOME": str(home), "DOCKER_CONFIG": str(empty)})
+    assert "asks for credentials" in one_line_error(r, 13)
+
+
+def test_credential_helpers_and_docker_hubs_login_name(env, app, tmp_path, monkeypatch):
+    ref = env.ref("dist/helper:1")
+    env.ok("push", app, ref, "--plain-http")
+    bin_dir, docker = tmp_path / "bin", tmp_path / "helper-docker"
+    bin_dir.mkdir()
+    docker.mkdir()
+    helper = bin_dir / "docker-credential-wasmctest"
+    helper.write_text(f"#!/bin/sh\nread host\n[ \"$host\" = {env.registry.host} ] || exit 1\n"
+                      f"echo '{{\"Username\": \"{USER}\", \"Secret\": \"{PASSWORD}\"}}'\n")
+    helper.chmod(0o755)
+    (docker / "config.json").write_text(json.dumps({"credHelpers": {env.registry.host: "wasmctest"}}))
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    env.ok("pull", ref, "--plain-http", "-o", tmp_path / "h.wasmu", env={"DOCKER_CONFIG": str(docker), "PATH": path})
+    # `docker login` (no server) files Docker Hub under its v1 index URL
+    from wasmc import registry
+
+    hub = tmp_path / "hub"
+    hub.mkdir()
+    (hub / "config.json").write_text(json.dumps({"auths": {"https://index.docker.io/v1/": {"auth": env.auth}}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(hub))
+    client = registry.Client(registry.parse_reference("docker.io/you/app:1"), store=registry.Store(tmp_path))
+    assert client.oras.auth._basic_auth == env.auth
 
 
 @pytest.mark.parametrize("case", ["missing tag", "missing repository", "https", "refused", "bad reference",
