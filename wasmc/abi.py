@@ -60,7 +60,7 @@ bytes, every reference as one pointer (null = 0): a funcref points at a
 from __future__ import annotations
 
 import hashlib
-from typing import NamedTuple
+from collections import namedtuple
 
 PTR = 8  # pointer size on every supported target
 VAL_SIZE = 16  # one value slot (fits v128)
@@ -78,29 +78,37 @@ _CTYPES = {
 #: Aggregates a field may hold by value: C name -> (size, alignment).  A
 #: field type may also be an array, ``"<type>[N]"`` (only in HOST_STRUCTS).
 _AGGREGATES = {"wasmc_val": (16, 8), "wasmc_frame": (16, 8)}
+_LAYOUTS: dict = {}  # Struct -> its layout (Struct.layout)
 
 
-class Field(NamedTuple):
-    name: str
-    type: str  # a key of _CTYPES, "struct <name> *" for typed pointers, an _AGGREGATES name, "<type>[N]"
-    doc: str
+# The records below are collections.namedtuple classes, not typing.NamedTuple
+# ones: this module is on the run path, and importing typing costs more than
+# `wasmc exec` may spend on it (docs/benchmarks.md, "Start-up").
+
+class Field(namedtuple("Field", "name type doc")):
+    """``type``: a key of _CTYPES, "struct <name> *" for typed pointers, an
+    _AGGREGATES name, or "<type>[N]"."""
+
+    __slots__ = ()
 
 
-class Struct(NamedTuple):
-    """A C struct laid out by the rules in the module docstring."""
+class Struct(namedtuple("Struct", "name doc fields")):
+    """A C struct laid out by the rules in the module docstring (``fields``:
+    a tuple of Field)."""
 
-    name: str
-    doc: str
-    fields: tuple
+    __slots__ = ()
 
     def layout(self) -> list[tuple[Field, int]]:
-        out, off = [], 0
-        for f in self.fields:
-            align = _align(f.type)
-            off = (off + align - 1) // align * align
-            out.append((f, off))
-            off += _size(f.type)
-        return out
+        lay = _LAYOUTS.get(self)
+        if lay is None:  # computed once per struct: a layout never changes
+            out, off = [], 0
+            for f in self.fields:
+                align = _align(f.type)
+                off = (off + align - 1) // align * align
+                out.append((f, off))
+                off += _size(f.type)
+            lay = _LAYOUTS[self] = tuple(out)
+        return list(lay)
 
     @property
     def size(self) -> int:
@@ -384,10 +392,11 @@ def func_type_key(params, results) -> bytes:
 # Traps
 # ---------------------------------------------------------------------------
 
-class TrapCode(NamedTuple):
-    name: str  # C enum suffix
-    code: int
-    message: str  # the spec interpreter's wording, shown to users
+class TrapCode(namedtuple("TrapCode", "name code message")):
+    """``name``: the C enum suffix; ``message``: the spec interpreter's
+    wording, shown to users."""
+
+    __slots__ = ()
 
 
 TRAPS = (
@@ -431,11 +440,11 @@ def trap_code(name: str) -> int:
 # Builtins: the shim functions compiled code calls through vmctx->builtins
 # ---------------------------------------------------------------------------
 
-class Builtin(NamedTuple):
-    name: str
-    result: str  # "void" or a _CTYPES key
-    params: tuple  # _CTYPES keys ("ptr" for vmctx)
-    doc: str
+class Builtin(namedtuple("Builtin", "name result params doc")):
+    """``result``: "void" or a _CTYPES key; ``params``: _CTYPES keys ("ptr"
+    for vmctx)."""
+
+    __slots__ = ()
 
 
 BUILTINS = (
