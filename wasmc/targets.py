@@ -61,6 +61,7 @@ class Target:
         return tuple(t for t in self.tiers if t.default) or self.tiers[:1]
 
 
+@functools.cache
 def _load(path: Path) -> Target:
     d = tomllib.loads(path.read_text())
     tiers = tuple(
@@ -88,6 +89,13 @@ def get(name: str) -> Target:
 
 def host() -> Target | None:
     m = os.uname().machine.lower()  # platform.machine(), without importing platform (exec start-up)
+    # A target's file is named after it, and a target is usually named as
+    # its machines call themselves: try that file alone first (exec needs
+    # only this machine's target), then all of them.  A machine name belongs
+    # to one target (tests/unit/test_targets.py checks it), so both find the same.
+    named = TARGETS_DIR / f"{m}.toml"
+    if named.is_file() and m in _load(named).machine_names:
+        return _load(named)
     for t in all_targets().values():
         if m in t.machine_names:
             return t
