@@ -251,6 +251,40 @@ def test_credentials_from_stdin_and_their_refusal(env, app, tmp_path):
     assert "--password-stdin" in one_line_error(r, 2)
 
 
+CAT_WAT = """(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (loop $copy  ;; standard input to standard output, 1 KiB at a time, until end of file
+      (i32.store (i32.const 0) (i32.const 64))
+      (i32.store (i32.const 4) (i32.const 1024))
+      (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))
+      (if (i32.eqz (i32.load (i32.const 16))) (then (return)))
+      (i32.store (i32.const 4) (i32.load (i32.const 16)))
+      (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 20)))
+      (br $copy))))"""
+
+
+def test_password_stdin_takes_one_line_and_the_guest_gets_the_rest(env, tmp_path):
+    """exec oci://REF --password-stdin: the password is the first line, and
+    every byte after it reaches the guest's fd 0 (a buffered readline once
+    swallowed them)."""
+    (tmp_path / "cat.wat").write_text(CAT_WAT)
+    subprocess.run([require_tool("wat2wasm"), tmp_path / "cat.wat", "-o", tmp_path / "cat.wasm"], check=True)
+    env.ok("build", tmp_path / "cat.wasm", "-O0", "-o", tmp_path / "cat.wasmu", timeout=300)
+    ref = env.ref("dist/cat:1")
+    env.ok("push", tmp_path / "cat.wasmu", ref, "--plain-http")
+    nobody = {"DOCKER_CONFIG": str(tmp_path / "nowhere")}
+    rest = b"line 1\nline 2 \xff\n" + bytes(range(256)) * 40
+    r = env.wasmc("exec", f"oci://{ref}", "--plain-http", "--username", USER, "--password-stdin",
+                  input=PASSWORD.encode() + b"\n" + rest, env=nobody)
+    assert r.returncode == 0 and r.stdout == rest, (r.returncode, text(r.stderr))
+    r = env.wasmc("pull", ref, "--plain-http", "--username", USER, "--password-stdin", "-o", tmp_path / "c.wasmu",
+                  input=PASSWORD.encode(), env=nobody)  # a last line without a newline is a line
+    assert r.returncode == 0, text(r.stderr)
+
+
 def test_credentials_come_from_docker_config_alone(env, app, tmp_path):
     """$DOCKER_CONFIG/config.json replaces ~/.docker/config.json, as in docker
     (oras merged both, in an order that changed with the hash seed, so a
