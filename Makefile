@@ -50,7 +50,7 @@ test:
 # The benchmark report (wasmc/tools/benchreport.py): kernels, sightglass, compile
 # time and memory, start-up, fuel, against native and wasmtime, contenders
 # alternating; rewrites the generated part of docs/benchmarks.md and
-# docs/benchmarks.svg (about 25 minutes on 2 cores).  One suite instead:
+# docs/benchmarks.svg (30 minutes on the 2-core dev machine under load).  One suite:
 # make bench BENCH_ARGS='--suite kernels'; fewer rounds: BENCH_ARGS='--rounds 1'.
 bench:
 	$(PY) -m wasmc.tools.bench $(BENCH_ARGS)
