@@ -34,8 +34,11 @@ from ..wasm.validate import validate_module
 from . import descriptor
 from .lower import ModuleLowering
 
-# A partition holds about this many Wasm instructions.
-PARTITION_INSTRS = 40000
+# A partition holds about this many Wasm instructions (a function is never
+# split).  Small partitions balance the workers and bound their memory; at
+# 10k instead of 40k gcc-loops compiles in 10% less CPU and runs as fast
+# (docs/benchmarks.md, "Compile throughput").
+PARTITION_INSTRS = 10000
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,16 @@ from ..errors import CompileError
 
 _initialised = False
 
+# Code-generator options for every target (compile time, never semantics).
+#   CodeGenPrepare, deciding whether to fold an address computation into
+#   the accesses that use it, walks the users of the address; Wasm code
+#   computes every address from one memory base, so in a huge function
+#   (shootout-ed25519 has one of 26,620 instructions) each access walks
+#   thousands of users: a third of that partition's code generation.  LLVM caps
+#   the walk at 100 users; at 50 that partition compiles in 5.5 s instead of
+#   8.3 s with the same object (docs/benchmarks.md, "Compile throughput").
+LLVM_OPTIONS = ("-cgp-max-address-users-to-scan=50",)
+
 
 def _init():
     global _initialised
@@ -38,6 +48,8 @@ def _init():
         llvm.initialize_all_targets()
         llvm.initialize_all_asmprinters()
         # Options are process-wide; each names its own target's passes.
+        for opt in LLVM_OPTIONS:
+            llvm.set_option("wasmc", opt)
         for t in targets.all_targets().values():
             for opt in t.llvm_options:
                 llvm.set_option("wasmc", opt)
