@@ -275,9 +275,8 @@ def exec_artifact(file, invoke=None, preloads=(), dirs=(), envs=(), inherit_env=
     if foreign:
         return _exec_foreign(path, arch, tier, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args,
                              argv0=_argv0(file), inputs=inputs, limits=limits)
-    inputs.check(path, tier=tier)
-    _run(Module.load(path, tier=tier), _argv0(file), invoke, preloads, dirs, envs, inherit_env, listens, timeout,
-         args, inputs, limits)
+    _run(Module.load(path, tier=tier, verify=inputs.verifier(path)), _argv0(file), invoke, preloads, dirs, envs,
+         inherit_env, listens, timeout, args, inputs, limits)
 
 
 def _fmt_result(t: str, v) -> str:
@@ -342,6 +341,24 @@ class _Inputs:
         if self.registry[2] and self._password is None:
             self._password = _stdin_password()
         return self._password
+
+    def verifier(self, path: str):
+        """For Module.load: a check of the slice about to run against the
+        trust list, on the bytes read from the descriptor that loads it (no
+        window between checking and running); None without a trust list."""
+        trusted = self.trusted()
+        if not trusted:
+            return None
+        from . import signing
+
+        shown = self._shown.get(path)
+
+        def verify(art, s):
+            if shown:
+                art.path = shown
+            return signing.verified_slice(art, s, trusted)[1]
+
+        return verify
 
     def check(self, path: str, arch: str | None = None, tier: str | None = None) -> None:
         """Refuse PATH (before anything is mapped) unless the slice that will
@@ -418,25 +435,35 @@ def _artifact_for(path: str, opt_level: int, arch: str | None = None, inputs: _I
     """PATH if it is an artifact (oci://REF: pulled), checked against the
     trust list; a .wasm is compiled through the cache (for ARCH's baseline
     tier, or this machine's best): code this machine's compiler made."""
+    inputs = inputs or _Inputs()
+    local, given = _resolve(path, opt_level, arch, inputs, tier, fuel)
+    if given:
+        inputs.check(local, arch, tier)
+    return local
+
+
+def _resolve(path: str, opt_level: int, arch: str | None, inputs: _Inputs, tier: str | None,
+             fuel: bool) -> tuple:
+    """(the artifact to run for PATH, whether it is the one given -- a file
+    or a pull -- rather than one this machine compiled from a .wasm)."""
     from .container import MAGIC
 
-    inputs = inputs or _Inputs()
     path = inputs.local(path, arch, tier)
     if read_input(path, MAX_ARTIFACT_SIZE, count=len(MAGIC)) == MAGIC:
-        inputs.check(path, arch, tier)
-        return path
+        return path, True
     data = read_input(path, MAX_WASM_SIZE)
     from .compile.cache import compile_cached
 
     if arch is None:
-        return str(compile_cached(data, opt_level=opt_level, source_name=path, fuel=fuel))
+        return str(compile_cached(data, opt_level=opt_level, source_name=path, fuel=fuel)), False
     from . import targets
     from .compile.cache import pin
 
     t = targets.get(arch)
     # For a runner that replaces this process (exec --target ARCH): a module
     # the cache could not keep must outlive wasmc's exit without leaking.
-    return pin(compile_cached(data, opt_level=opt_level, source_name=path, slice_specs=[(t, t.tier())], fuel=fuel))
+    return pin(compile_cached(data, opt_level=opt_level, source_name=path, slice_specs=[(t, t.tier())],
+                              fuel=fuel)), False
 
 
 def _exec_foreign(file, arch, tier, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args, argv0=None,
@@ -475,7 +502,10 @@ def _load_any(path: str, opt_level: int = 2, tier: str | None = None, inputs: _I
     compiled through the cache (with fuel metering if FUEL)."""
     from .runtime.api import Module
 
-    return Module.load(_artifact_for(path, opt_level, None, inputs, tier, fuel=fuel), tier=tier)
+    inputs = inputs or _Inputs()
+    local, given = _resolve(path, opt_level, None, inputs, tier, fuel)
+    # A given artifact is checked against the trust list on the bytes that load it.
+    return Module.load(local, tier=tier, verify=inputs.verifier(local) if given else None)
 
 
 def _run(module, name, invoke, preloads, dirs, envs, inherit_env, listens, timeout, args, inputs=None,

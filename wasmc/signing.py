@@ -210,6 +210,12 @@ def sign(art: container.Artifact, key) -> bytes:
 def check_slice(art: container.Artifact, s: container.Slice, trusted: list) -> TrustedKey:
     """The trusted key that signed slice S of ART, with S's bytes checked
     against what was signed; SignatureError (one line saying why) if none did."""
+    return verified_slice(art, s, trusted)[0]
+
+
+def verified_slice(art: container.Artifact, s: container.Slice, trusted: list) -> tuple:
+    """(the trusted key that signed slice S of ART, S's bytes as read and
+    checked against what it signed): run these bytes, not the file again."""
     from cryptography.exceptions import InvalidSignature
 
     entry = next(e for e in art.metadata["slices"] if e["arch"] == s.arch and e["tier"] == s.tier)
@@ -229,11 +235,11 @@ def check_slice(art: container.Artifact, s: container.Slice, trusted: list) -> T
         except (InvalidSignature, ValueError):
             raise SignatureError(f"{art.path}: the signature of slice {name} by {k.name} does not match "
                                  "the metadata (altered after signing?)") from None
-        data = art._data[s.offset:s.offset + s.size]  # type: ignore[attr-defined]
+        data = art._read(s.offset, s.size)  # type: ignore[attr-defined]
         if hashlib.sha256(data).hexdigest() != entry["sha256"]:
             raise SignatureError(f"{art.path}: slice {name} is not the code {k.name} signed "
                                  "(its bytes were altered after signing)")
-        return k
+        return k, data
     signers = ", ".join(sorted(e["key"][:16] for e in mine))
     raise SignatureError(f"{art.path}: slice {name} is not signed by a trusted key "
                          f"(signed by key {signers}; trusted: {trusted_names})")

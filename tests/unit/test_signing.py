@@ -170,3 +170,32 @@ def test_exec_of_a_file_loads_no_registry_or_crypto_code(built):
             f"main(['exec', {str(plain)!r}, '--invoke', 'add', '2', '3'])\n")
     r = run_cmd([sys.executable, "-c", code], env={"WASMC_TRUST": "", "XDG_CONFIG_HOME": "/nonexistent"})
     assert r.stdout == b"5\nloaded: []\n", (text(r.stdout), text(r.stderr))
+
+
+def test_what_runs_is_what_was_verified_even_if_the_file_changes_meanwhile(built, keys, tmp_path):
+    """exec --trust checks the slice on the bytes it loads, read through the
+    descriptor that loads them: overwriting the file in place between the
+    check and the mapping (a writer racing the runner) changes nothing."""
+    import shutil
+
+    import wasmc
+    from wasmc import signing
+    from wasmc.errors import SignatureError
+
+    _, signed = built
+    victim = tmp_path / "victim.wasmu"
+    shutil.copy(signed, victim)
+    trusted = signing.trust_list([str(keys / "release.pub")])
+
+    def verify_then_overwrite(art, s):
+        data = signing.verified_slice(art, s, trusted)[1]
+        with open(victim, "r+b") as f:  # the same inode: an open descriptor sees it
+            f.seek(s.offset)
+            f.write(b"\xcc" * s.size)
+        return data
+
+    m = wasmc.Module.load(victim, verify=verify_then_overwrite)
+    assert wasmc.Instance(m, {}).exports["add"](40, 2) == 42
+    # and an artifact altered before the check is refused
+    with pytest.raises(SignatureError, match="altered after signing"):
+        wasmc.Module.load(victim, verify=lambda art, s: signing.verified_slice(art, s, trusted)[1])

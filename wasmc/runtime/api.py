@@ -406,11 +406,15 @@ class Module:
         self._init_from_path(path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, tier: str | None = None) -> "Module":
+    def load(cls, path: str | os.PathLike, tier: str | None = None, verify=None) -> "Module":
         """Load a built artifact (.wasmu) and map the slice for this machine
-        (the best tier its CPU has, or TIER)."""
+        (the best tier its CPU has, or TIER).  VERIFY, if given, is called
+        as ``verify(artifact, slice)`` with what was read from the file and
+        returns the slice's bytes once it accepts them (signing.py's trust
+        check); the code is then loaded from those very bytes, so what was
+        verified is what runs even if the file changes meanwhile."""
         m = cls.__new__(cls)
-        m._init_from_path(Path(path), tier)
+        m._init_from_path(Path(path), tier, verify)
         return m
 
     @classmethod
@@ -420,7 +424,7 @@ class Module:
         m._init(art, None)
         return m
 
-    def _init_from_path(self, path: Path, tier: str | None = None):
+    def _init_from_path(self, path: Path, tier: str | None = None, verify=None):
         # One descriptor: the header and metadata are read from it, the
         # slice's bytes checked and then mapped from it (never the whole file).
         try:
@@ -428,15 +432,18 @@ class Module:
         except OSError as e:
             raise FileError(f"cannot read {path}: {e.strerror or e}") from None
         try:
-            self._init(container.read_fd(fd, str(path)), path, tier, fd)
+            self._init(container.read_fd(fd, str(path)), path, tier, fd, verify)
         finally:
             os.close(fd)
 
-    def _init(self, art, path, tier: str | None = None, fd: int | None = None):
+    def _init(self, art, path, tier: str | None = None, fd: int | None = None, verify=None):
         self.artifact = art
         self.path = str(path) if path else art.path
         self.slice = choose_slice(art, tier=tier)
-        image_bytes = container.slice_bytes(art, self.slice)
+        if verify is not None:
+            image_bytes, fd = verify(art, self.slice), None  # load the verified bytes, not the file again
+        else:
+            image_bytes = container.slice_bytes(art, self.slice)
         lib = shim.lib()
         err = shim.Error()
         if fd is not None:
