@@ -35,10 +35,10 @@ from . import descriptor
 from .lower import ModuleLowering
 
 # A partition holds about this many Wasm instructions (a function is never
-# split).  Small partitions balance the workers and bound their memory; at
-# 10k instead of 40k gcc-loops compiles in 10% less CPU and runs as fast
-# (docs/benchmarks.md, "Compile throughput").
-PARTITION_INSTRS = 10000
+# split).  Small partitions balance the workers and bound each one's memory:
+# gcc-loops at -O2 took 12.2 s of CPU in 3 partitions of 40k, 10.6 s in 19
+# of 5k, with the same run time (docs/benchmarks.md, "Compile throughput").
+PARTITION_INSTRS = 5000
 
 
 @dataclass(frozen=True)

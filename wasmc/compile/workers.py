@@ -258,6 +258,26 @@ _FUNCTIONS = {"compile_ir": _compile_ir, "compile_tiers": _compile_tiers, "libca
               "llvm_version": _llvm_version}
 
 
+def _trim() -> None:
+    """Give the memory of the last job back to the system (glibc keeps freed
+    heap pages otherwise), so a worker between jobs or waiting for the last
+    one to end holds little.  A no-op where there is no malloc_trim."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        import ctypes
+
+        try:
+            _malloc_trim = ctypes.CDLL(None).malloc_trim
+            _malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None
+
+
 def _serve() -> None:
     inp = sys.stdin.buffer
     # Nothing else may write to the protocol stream: it moves to a private
@@ -282,6 +302,8 @@ def _serve() -> None:
 
             reply = (False, str(e) if isinstance(e, WasmcError) else f"{type(e).__name__}: {e}")
         _write_msg(out, reply)
+        del msg, args, reply
+        _trim()
 
 
 if __name__ == "__main__":

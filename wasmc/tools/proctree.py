@@ -4,12 +4,19 @@ same moment), sampled from /proc.
 
     python -m wasmc.tools.proctree [--interval S] [--json] -- CMD ARGS...
 
-Peak RSS sums the resident set of every process of the tree at one sample
-(shared pages -- the Python interpreter, libLLVM -- count once per process,
-as `ps` would add them up); peak PSS (proportional set size, from
-/proc/PID/smaps_rollup) divides shared pages among their sharers, so it is
-what the tree really occupies.  Linux only.  Used for docs/benchmarks.md
-("Compile throughput").
+Three sums, each sampled at one moment and the largest kept:
+
+* RSS: the resident set of every process of the tree added up (shared
+  pages -- the Python interpreter, libLLVM -- count once per process, as
+  `ps` would add them up);
+* tree: what the tree occupies, each page once: every process's private
+  pages, plus the resident shared pages of each mapped file counted once
+  (the largest any process of the tree has of it), from /proc/PID/smaps;
+* PSS (proportional set size): shared pages divided among *all* their
+  sharers on the machine, so it falls when other programs map the same
+  libraries (noisy on a shared machine).
+
+Linux only.  Used for docs/benchmarks.md ("Compile throughput").
 """
 
 from __future__ import annotations
@@ -68,25 +75,55 @@ def _mem(pid: int) -> tuple:
         return 0, 0
 
 
+def _smaps(pid: int) -> tuple:
+    """(private bytes, {file: shared bytes}) of PID, or (0, {}) once it is gone."""
+    private, shared = 0, {}
+    name = None
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                head = line.split(None, 1)[0]
+                if not head.endswith(":"):  # a mapping's first line: address perms offset dev inode [path]
+                    parts = line.split(None, 5)
+                    name = parts[5].strip() if len(parts) > 5 else None
+                elif head in ("Private_Clean:", "Private_Dirty:"):
+                    private += int(line.split()[1]) * 1024
+                elif head in ("Shared_Clean:", "Shared_Dirty:"):
+                    kb = int(line.split()[1]) * 1024
+                    key = name or f"[anon {pid}]"
+                    shared[key] = shared.get(key, 0) + kb
+    except OSError:
+        return 0, {}
+    return private, shared
+
+
 def measure(cmd: list, interval: float = 0.02) -> dict:
     t0 = time.monotonic()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(cmd)
-    peak_rss = peak_pss = peak_n = 0
+    peak_rss = peak_pss = peak_tree = peak_n = 0
     while proc.poll() is None:
-        rss = pss = 0
+        rss = pss = private = 0
+        shared: dict = {}
         pids = _tree(proc.pid)
         for p in pids:
             r, s = _mem(p)
             rss += r
             pss += s
+            pv, sh = _smaps(p)
+            private += pv
+            for k, v in sh.items():
+                shared[k] = max(shared.get(k, 0), v)
+        tree = private + sum(shared.values())
         peak_rss, peak_pss, peak_n = max(peak_rss, rss), max(peak_pss, pss), max(peak_n, len(pids))
+        peak_tree = max(peak_tree, tree)
         time.sleep(interval)
     wall = time.monotonic() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"returncode": proc.returncode, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
-            "peak_rss_mib": round(peak_rss / 2**20, 1), "peak_pss_mib": round(peak_pss / 2**20, 1),
+            "peak_rss_mib": round(peak_rss / 2**20, 1), "peak_tree_mib": round(peak_tree / 2**20, 1),
+            "peak_pss_mib": round(peak_pss / 2**20, 1),
             "max_processes": peak_n}
 
 
@@ -104,6 +141,7 @@ def main(argv=None) -> int:
         print(json.dumps(r))
     else:
         print(f"wall {r['wall_s']:.2f} s  cpu {r['cpu_s']:.2f} s  peak rss {r['peak_rss_mib']:.0f} MiB  "
+              f"peak tree {r['peak_tree_mib']:.0f} MiB  "
               f"peak pss {r['peak_pss_mib']:.0f} MiB  processes {r['max_processes']}  rc {r['returncode']}",
               file=sys.stderr)
     return r["returncode"]
