@@ -128,14 +128,20 @@ def _codegen_machine(target, tier, opt: int):
 def compile_tiers(ir: str, target, tiers, opt: int, name: str = "wasm") -> list:
     """IR text -> one ELF object (bytes) per tier of TIERS, all of TARGET, at
     optimisation level OPT (0-3): parsed and optimised once, then emitted per
-    tier (code generation changes the module, so every tier but the last
-    emits from a copy).  Each object is exactly what compile_ir gives for its
-    tier alone."""
+    tier.  Every tier, even a single one, emits from its own copy of the
+    optimised module: code generation changes the module, and a copy
+    (CloneModule) does not keep the original's use-list order, which code
+    generation can see (aarch64: different bytes from the copy than from the
+    original).  So each object is exactly what compile_ir gives for its tier
+    alone, whatever other tiers are built."""
     mod = optimise(ir, target, opt, name)
     out = []
     for i, tier in enumerate(tiers):
-        m = mod if i == len(tiers) - 1 else mod.clone()
+        m = mod.clone()
+        if i == len(tiers) - 1:
+            mod.close()
         out.append(_codegen_machine(target, tier, opt).emit_object(m))
+        m.close()
     return out
 
 
@@ -145,8 +151,9 @@ def compile_ir(ir: str, target, tier, opt: int, name: str = "wasm") -> bytes:
 
 
 def emit_assembly(ir: str, target, tier, opt: int) -> str:
-    """For debugging and golden tests: the target assembly of IR."""
-    return _codegen_machine(target, tier, opt).emit_assembly(optimise(ir, target, opt, "wasm"))
+    """For debugging and golden tests: the target assembly of IR (emitted from
+    a copy of the optimised module, as compile_tiers does)."""
+    return _codegen_machine(target, tier, opt).emit_assembly(optimise(ir, target, opt, "wasm").clone())
 
 
 def llvm_version() -> str:
