@@ -130,9 +130,9 @@ def compile_tiers(ir: str, target, tiers, opt: int, name: str = "wasm") -> list:
     optimisation level OPT (0-3): parsed and optimised once, then emitted per
     tier.  Every tier, even a single one, emits from its own copy of the
     optimised module: code generation changes the module, and a copy
-    (CloneModule) does not keep the original's use-list order, which code
-    generation can see (aarch64: different bytes from the copy than from the
-    original).  So each object is exactly what compile_ir gives for its tier
+    (CloneModule) can differ from the original in something code generation
+    sees -- probably use-list order, which a copy does not keep (aarch64 gave
+    different bytes from a copy than from the original).  So each object is exactly what compile_ir gives for its tier
     alone, whatever other tiers are built."""
     mod = optimise(ir, target, opt, name)
     out = []
