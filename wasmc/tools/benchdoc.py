@@ -476,8 +476,8 @@ def render_svg(res: dict) -> str:
          f'<rect width="{width}" height="{height}" fill="white"/>',
          f'<text x="8" y="18" font-size="14" font-weight="bold">wasmc: ratios from make bench '
          f'({escape(res.get("date", ""))})</text>',
-         f'<text x="8" y="34">log scale; bars start at the baseline (1); lower is better; red tick: the goal '
-         f'(bar green: met, red: not met)</text>']
+         '<text x="8" y="34">log scale; bars start at the baseline (1); lower is better; red tick: the goal '
+         '(bar green: met, red: not met)</text>']
     ticks = [t for t in (0.125, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256) if lo <= t <= hi]
     for t in ticks:
         o.append(f'<line x1="{x(t):.1f}" y1="{top - 6}" x2="{x(t):.1f}" y2="{height - 24}" '

@@ -93,54 +93,15 @@ def run_rounds(cmds: dict, rounds: int, cwd: dict | None = None, log=None, compu
 
 # --- peak memory of a process tree -------------------------------------------------
 
-_PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def _descendants(pid: int) -> list:
-    """PID and its descendants, through /proc/PID/task/TID/children."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            for tid in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{tid}/children") as f:
-                    todo.extend(int(c) for c in f.read().split())
-        except OSError:
-            pass
-    return out
-
-
-def _rss(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/statm") as f:
-            return int(f.read().split()[1]) * _PAGE
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
 def measure_tree(cmd: list, interval: float = 0.005, cwd=None) -> dict:
     """Run CMD; its wall time, CPU time (user+system of it and every
     descendant it waited for) and the peak over samples (every INTERVAL s)
-    of the summed resident set size of its whole process tree, in MiB."""
-    import resource
+    of the summed resident set size of its whole process tree, in MiB
+    (tools/proctree.py samples it)."""
+    from .proctree import measure
 
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=cwd)
-    peak = 0
-    while proc.poll() is None:
-        peak = max(peak, sum(_rss(p) for p in _descendants(proc.pid)))
-        time.sleep(interval)
-    wall = time.perf_counter() - t0
-    err = proc.stderr.read()
-    proc.stderr.close()
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, cmd))} exited {proc.returncode}: "
-                           f"{err.decode(errors='replace')[-2000:]}")
-    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    return {"wall": wall, "cpu": cpu, "peak_mib": peak / 2**20}
+    m = measure([str(c) for c in cmd], interval=interval, tree=False, quiet=True, cwd=cwd)
+    return {"wall": m["wall_s"], "cpu": m["cpu_s"], "peak_mib": m["peak_rss_mib"]}
 
 
 # --- the suites -------------------------------------------------------------------------

@@ -30,34 +30,19 @@ import sys
 import time
 
 
-def _children() -> dict:
-    """pid -> ppid for every process."""
-    out = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # the command name may hold spaces or parentheses: split after the last ')'
-        rest = stat[stat.rfind(b")") + 2:].split()
-        out[int(name)] = int(rest[1])
-    return out
-
-
 def _tree(root: int) -> list:
-    parent = _children()
-    kids: dict = {}
-    for pid, ppid in parent.items():
-        kids.setdefault(ppid, []).append(pid)
-    todo, seen = [root], []
+    """ROOT and its descendants, through /proc/PID/task/TID/children."""
+    out, todo = [], [root]
     while todo:
         p = todo.pop()
-        seen.append(p)
-        todo.extend(kids.get(p, ()))
-    return seen
+        out.append(p)
+        try:
+            for tid in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{tid}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            pass
+    return out
 
 
 def _mem(pid: int) -> tuple:
@@ -97,10 +82,17 @@ def _smaps(pid: int) -> tuple:
     return private, shared
 
 
-def measure(cmd: list, interval: float = 0.02) -> dict:
+def measure(cmd: list, interval: float = 0.02, tree: bool = True, quiet: bool = False, cwd=None) -> dict:
+    """Run CMD and sample its process tree every INTERVAL seconds: wall and
+    CPU time (of CMD and every descendant it waited for) and the peaks of
+    the RSS and PSS sums, and with TREE of what the tree occupies (each
+    shared page once; reads every process's smaps, so costlier per sample).
+    QUIET: CMD's output is dropped, its stderr kept for the error of a
+    command that fails (RuntimeError)."""
     t0 = time.monotonic()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.Popen(cmd)
+    out = dict(stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL) if quiet else {}
+    proc = subprocess.Popen(cmd, cwd=cwd, **out)
     peak_rss = peak_pss = peak_tree = peak_n = 0
     while proc.poll() is None:
         rss = pss = private = 0
@@ -110,21 +102,29 @@ def measure(cmd: list, interval: float = 0.02) -> dict:
             r, s = _mem(p)
             rss += r
             pss += s
-            pv, sh = _smaps(p)
-            private += pv
-            for k, v in sh.items():
-                shared[k] = max(shared.get(k, 0), v)
-        tree = private + sum(shared.values())
+            if tree:
+                pv, sh = _smaps(p)
+                private += pv
+                for k, v in sh.items():
+                    shared[k] = max(shared.get(k, 0), v)
         peak_rss, peak_pss, peak_n = max(peak_rss, rss), max(peak_pss, pss), max(peak_n, len(pids))
-        peak_tree = max(peak_tree, tree)
+        peak_tree = max(peak_tree, private + sum(shared.values()))
         time.sleep(interval)
     wall = time.monotonic() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"returncode": proc.returncode, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
-            "peak_rss_mib": round(peak_rss / 2**20, 1), "peak_tree_mib": round(peak_tree / 2**20, 1),
-            "peak_pss_mib": round(peak_pss / 2**20, 1),
-            "max_processes": peak_n}
+    if quiet:
+        err = proc.stderr.read()
+        proc.stderr.close()
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(map(str, cmd))} exited {proc.returncode}: "
+                               f"{err.decode(errors='replace')[-2000:]}")
+    res = {"returncode": proc.returncode, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
+           "peak_rss_mib": round(peak_rss / 2**20, 1), "peak_pss_mib": round(peak_pss / 2**20, 1),
+           "max_processes": peak_n}
+    if tree:
+        res["peak_tree_mib"] = round(peak_tree / 2**20, 1)
+    return res
 
 
 def main(argv=None) -> int:
