@@ -73,7 +73,8 @@ bool wasmc_limits_admit(const wasmc_store *st, const wasmc_image *img, wasmc_err
     }
     uint32_t nmem = h->nmemories - h->nimported_memories, ntab = h->ntables - h->nimported_tables;
     if (st->ninstances >= r->instances)
-        LIMITFAIL("the store already holds %llu instances, its limit", (unsigned long long)r->instances);
+        LIMITFAIL("one more instance would exceed the store's limit of %llu instances (%llu held)",
+                  (unsigned long long)r->instances, (unsigned long long)st->ninstances);
     if (nmem > r->memories || st->nmemories > r->memories - nmem)
         LIMITFAIL("the module defines %u memories and the store's limit is %llu (%llu used)", nmem,
                   (unsigned long long)r->memories, (unsigned long long)st->nmemories);
