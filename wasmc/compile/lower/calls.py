@@ -314,10 +314,12 @@ class CallMixin:
         del self.stack[len(self.stack) - n:]
         if tail:
             self.eh_restore_for_return()  # the callee replaces this frame: leave its try blocks
+        self.fuel_sync_out()  # fuel.py: the callee counts on from where this function is
         vals = (cc or self.info.cc).call(self, callee, callee_vmctx, "%vmctx", ft, args, tail)
         if tail:
             self.dead = True
             return
+        self.fuel_sync_in()
         for v, t in zip(vals, ft.results):
             self.push(v, t)
 

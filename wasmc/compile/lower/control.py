@@ -202,6 +202,7 @@ def _emit_return(L, results):
     n = len(results)
     vals = L.stack[len(L.stack) - n:] if n else []
     L.eh_restore_for_return()
+    L.fuel_sync_out()
     L.cc.ret(L, [(v, t) for (v, _), t in zip(vals, results)])
     L.dead = True
 

@@ -239,6 +239,9 @@ class FunctionLowering(ControlMixin, CallMixin, MemoryMixin, TableMixin, EHMixin
     def emit_trap_blocks(self):
         for trap, lbl in self.trap_labels.items():
             self.label(lbl)
+            if trap == "OUT_OF_FUEL":
+                self.dead = False
+                self.fuel_sync_out()  # the store sees its fuel spent (fuel.py)
             fn = self.builtin("trap")
             self.emit(f"call void {fn}(ptr %vmctx, i32 {abi.trap_code(trap)}) #1")
             self.emit("unreachable")
