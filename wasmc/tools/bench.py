@@ -351,6 +351,41 @@ def eh(runs: int) -> dict:
                     "handler; try_each/try_once/throw_each: per iteration beyond that"}
 
 
+def fuel(runs: int) -> dict:
+    """What fuel metering costs (compile/lower/fuel.py): the kernels built
+    with and without ``--fuel`` (x86_64 baseline tier, -O2), guest
+    instructions counted in the standalone runner under qemu-x86_64."""
+    import shutil
+    import tempfile
+
+    from wasmc import targets
+    from wasmc.compile.driver import BuildOptions, build
+    from wasmc.container import parse
+    from wasmc.runtime import runners
+
+    work = Path(tempfile.mkdtemp(prefix="wasmc-bench-"))
+    plugin = _icount_plugin(work)
+    t = targets.get("x86_64")
+    runner = str(runners.ensure_runner("x86_64"))
+    qemu = shutil.which(t.qemu or "qemu-x86_64")
+    rows = []
+    for src in sorted((SHARED / "kernels").glob("*.c")):
+        wasm = _kernel_wasm(work, src)
+        counts = {}
+        for metered in (False, True):
+            art = build(wasm.read_bytes(), [(t, t.tier())], BuildOptions(opt_level=2, fuel=metered))
+            path = work / f"{src.stem}-{metered}.wasmu"
+            path.write_bytes(art)
+            (sl,) = parse(art).slices
+            counts[metered] = _count_instructions(qemu, plugin, [runner, "--image", f"{path}:{sl.offset}:{sl.size}"],
+                                                  work)
+        rows.append({"kernel": src.stem, "plain": counts[False], "fuel": counts[True],
+                     "cost": counts[True] / counts[False] - 1})
+    shutil.rmtree(work, ignore_errors=True)
+    return {"suite": "fuel", "machine": _machine(), "rows": rows,
+            "note": "guest instructions (qemu-user plugin), x86_64 baseline tier, -O2, no fuel limit"}
+
+
 def probe(runs: int) -> dict:
     import dataclasses
     import shutil
@@ -505,7 +540,7 @@ def startup(runs: int) -> dict:
 
 
 SUITES = {"frontend": frontend, "compile": compile_, "kernels": kernels, "probe": probe, "convention": convention,
-          "tiers": tiers, "startup": startup, "eh": eh}
+          "tiers": tiers, "startup": startup, "eh": eh, "fuel": fuel}
 
 
 def main(argv=None):
