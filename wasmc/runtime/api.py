@@ -1045,16 +1045,16 @@ class Tag:
 # Instances
 # ---------------------------------------------------------------------------
 
-#: Import kind -> (Python class name, extern kind, what it is, and when it
+#: Import kind -> (Python class, extern kind, what it is, and when it
 #: must belong to the importing store: what it is then called).  Tables,
 #: tags and reference-typed globals hold references into one store's
 #: instances: used from another store they could outlive their targets.
 _IMPORT_KINDS = {
-    "memory": ("Memory", abi.EXTERN_MEMORY, "a memory", lambda ext: None),
-    "table": ("Table", abi.EXTERN_TABLE, "a table", lambda ext: "a table"),
-    "global": ("Global", abi.EXTERN_GLOBAL, "a global",
+    "memory": (Memory, abi.EXTERN_MEMORY, "a memory", lambda ext: None),
+    "table": (Table, abi.EXTERN_TABLE, "a table", lambda ext: "a table"),
+    "global": (Global, abi.EXTERN_GLOBAL, "a global",
                lambda ext: "a reference-typed global" if ext.type in ("funcref", "externref") else None),
-    "tag": ("Tag", abi.EXTERN_TAG, "a tag", lambda ext: "a tag"),
+    "tag": (Tag, abi.EXTERN_TAG, "a tag", lambda ext: "a tag"),
 }
 
 
@@ -1069,7 +1069,7 @@ def _import_extern(imp: dict, ext, store: "Store") -> tuple:
     if kind not in _IMPORT_KINDS:
         raise LinkError(f"import {where}: {kind} imports are not supported yet")
     cls, code, what, store_bound = _IMPORT_KINDS[kind]
-    if not isinstance(ext, globals()[cls]):
+    if not isinstance(ext, cls):
         raise LinkError(f"incompatible import type for {where}: expected {what}")
     bound = store_bound(ext)
     if bound and ext._store is not store:
